@@ -1,0 +1,53 @@
+# streamlab — the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+.PHONY: demo test bench lab lint typecheck datasets system-deps venv clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[notebook,bench,dev]"
+	@touch $(STAMP)
+
+## venv: create .venv and install streamlab with every extra
+venv: $(STAMP)
+
+## system-deps: Debian packages the tests use (GStreamer RTSP server, Chromium, ffmpeg)
+system-deps:
+	@scripts/system-deps.sh
+
+## demo: serve the analysed synthetic demo stream and print the viewer URL
+demo: venv
+	$(VENV)/bin/streamlab serve --source "synthetic://?size=640x480&fps=30" --name demo \
+		--analyze motion --host $(HOST) --port $(PORT)
+
+## test: install everything, then run the whole suite (notebooks included)
+test: venv system-deps
+	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+## bench: run benchmarks/ and write JSON + pandas summaries under reports/
+bench: venv system-deps
+	@mkdir -p reports
+	$(PY) -m pytest benchmarks --benchmark-enable --benchmark-only \
+		--benchmark-json=reports/bench.json -p no:cacheprovider
+	$(VENV)/bin/streamlab report reports/bench.json --out reports
+
+## lab: JupyterLab on 127.0.0.1
+lab: venv
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser notebooks
+
+## datasets: write the synthetic clips with ground truth listed in datasets/manifest.json
+datasets: venv
+	$(VENV)/bin/streamlab datasets build
+
+lint: venv
+	$(VENV)/bin/ruff check streamlab tests benchmarks
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache

@@ -1,0 +1,131 @@
+"""Typed, validated settings: code, env vars (prefix ``STREAMING_``) and CLI flags agree.
+
+A bad value anywhere becomes one ``ConfigError`` line naming the setting and its range.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streamlab.errors import ConfigError
+
+ENV_PREFIX = "STREAMING_"
+
+
+class StreamingConfig(BaseSettings):
+    """Every setting of a stream, with its allowed range. Env: ``STREAMING_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", validate_assignment=True, frozen=False
+    )
+
+    # --- ingest -----------------------------------------------------------------------
+    rtsp_timeout_ms: int = Field(15000, ge=1000, le=60000, description="RTSP open/read timeout")
+    rtsp_buffer_size: int = Field(1, ge=1, le=10, description="frames the source may queue")
+    rtsp_transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP lower transport")
+    reconnect_initial_s: float = Field(0.2, ge=0.01, le=60, description="first backoff delay")
+    reconnect_max_s: float = Field(5.0, ge=0.1, le=300, description="backoff cap")
+    circuit_failures: int = Field(
+        8, ge=1, le=1000, description="failed connects in a row that open the circuit"
+    )
+    circuit_open_s: float = Field(10.0, ge=0.1, le=3600, description="how long it stays open")
+    stall_timeout_s: float = Field(5.0, ge=0.2, le=600, description="no frame this long: reconnect")
+
+    # --- pipeline ---------------------------------------------------------------------
+    target_fps: int = Field(10, ge=1, le=30, description="analysis rate for target_fps skipping")
+    frame_skip_interval: int = Field(5, ge=1, le=20, description="N of every_nth skipping")
+    analysis_frame_interval: int = Field(30, ge=10, le=120, description="frames between analyses")
+    detection_frame_interval: int = Field(
+        60, ge=30, le=300, description="frames between expensive detections"
+    )
+    buffering: str = Field("latest", description="buffering strategy spec")
+    skipping: str = Field("none", description="skipping strategy spec")
+    quality: str = Field("fixed:640x360", description="quality strategy spec")
+    codec: str = Field("vp8", description="codec strategy spec")
+    analyze: list[str] = Field(default_factory=list, description="detector names")
+    overlay: bool = Field(True, description="draw detections onto outgoing frames")
+    analysis_workers: int = Field(2, ge=1, le=16, description="analysis executor threads")
+    analysis_lag_budget_ms: int = Field(
+        500, ge=10, le=60000, description="adaptive skipping keeps lag under this"
+    )
+
+    # --- serving ----------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="bind address")
+    port: int = Field(8080, ge=0, le=65535, description="HTTP port")
+    auth_token: str | None = Field(None, description="Bearer token for WHEP, API and metrics")
+    allow_public_bind: bool = Field(False, description="allow binding beyond loopback w/o token")
+    max_viewers: int = Field(16, ge=1, le=1000, description="viewers per stream")
+    max_body_bytes: int = Field(65536, ge=1024, le=1048576, description="largest request body")
+    viewer_queue: int = Field(4, ge=1, le=120, description="per-viewer queue (frames)")
+    stun_servers: list[str] = Field(default_factory=list, description="stun: URLs")
+    turn_servers: list[str] = Field(default_factory=list, description="turn: URLs")
+    ice_host_addresses: list[str] = Field(default_factory=list, description="local ICE addresses")
+    ice_allowed_networks: list[str] = Field(
+        default_factory=list, description="CIDRs allowed for remote candidates"
+    )
+
+    # --- logs -------------------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("buffering", "skipping", "quality", "codec")
+    @classmethod
+    def _strategy_exists(cls, value: str, info: Any) -> str:
+        from streamlab.strategies import registry_for
+
+        family = "codec" if info.field_name == "codec" else info.field_name
+        try:
+            return registry_for(family).validate(value)
+        except ModuleNotFoundError:  # that family is not built yet
+            return value
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+
+def load_config(**overrides: Any) -> StreamingConfig:
+    """Settings from env vars and ``overrides`` (which win); raises one clear ConfigError."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return StreamingConfig(**clean)
+    except ValidationError as exc:
+        raise config_error(exc, clean) from None
+
+
+def updated(config: StreamingConfig, **changes: Any) -> StreamingConfig:
+    """A copy of ``config`` with ``changes`` validated; raises one clear ConfigError."""
+    data = config.model_dump()
+    data.update(changes)
+    try:
+        return StreamingConfig.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc, changes) from None
+
+
+def config_error(exc: ValidationError, given: dict[str, Any] | None = None) -> ConfigError:
+    """One line per bad setting: name, env var, the value and its allowed range."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        where = "" if given and name in given else f" (env {ENV_PREFIX}{name.upper()})"
+        field = StreamingConfig.model_fields.get(name)
+        if error["type"] == "extra_forbidden":
+            lines.append(f"unknown setting {name!r}")
+            continue
+        value = error.get("input")
+        lines.append(f"{name}{where} = {value!r}: {_range(field) or error['msg']}")
+    return ConfigError("; ".join(lines))
+
+
+def _range(field: Any) -> str:
+    if field is None:
+        return ""
+    low = high = None
+    for meta in field.metadata:
+        low = getattr(meta, "ge", low)
+        high = getattr(meta, "le", high)
+    if low is not None and high is not None:
+        return f"must be between {low} and {high}"
+    return ""

@@ -1,0 +1,1 @@
+"""Frame sources: synthetic, file, RTSP; a pool shares one connection per URL."""

@@ -1,0 +1,207 @@
+"""The source contract: demux/decode in a thread, fan-out into each subscriber's buffer."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import structlog
+
+from streamlab.clock import now
+from streamlab.errors import BufferClosedError
+from streamlab.events import EventBus, FrameCaptured, FrameDropped
+from streamlab.frame import Frame
+from streamlab.manager import StreamState, StreamStateMachine
+from streamlab.strategies.buffering import BufferPolicy, DropReason, FrameBuffer, buffering
+
+log = structlog.get_logger("streamlab.source")
+
+
+@dataclass(slots=True)
+class SourceStats:
+    """What a source measured about itself."""
+
+    frames: int = 0
+    width: int = 0
+    height: int = 0
+    codec: str = ""
+    nominal_fps: float = 0.0
+    started_at: float = 0.0
+    first_frame_at: float | None = None
+    last_frame_at: float | None = None
+    max_gap_s: float = 0.0
+    reconnects: int = 0
+    stalls: int = 0
+    connects: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def first_frame_s(self) -> float | None:
+        if self.first_frame_at is None:
+            return None
+        return self.first_frame_at - self.started_at
+
+
+class Subscription:
+    """One consumer's view of a source: its own bounded buffer, read with ``await get()``."""
+
+    def __init__(self, source: Source, buffer: FrameBuffer) -> None:
+        self.source = source
+        self.buffer = buffer
+
+    @property
+    def stats(self):  # noqa: ANN201 - BufferStats
+        return self.buffer.stats
+
+    async def get(self) -> Frame:
+        """The next frame; raises BufferClosedError when the source stopped for good."""
+        return await self.buffer.get()
+
+    def __aiter__(self) -> AsyncIterator[Frame]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Frame]:
+        while True:
+            try:
+                yield await self.buffer.get()
+            except BufferClosedError:
+                return
+
+    def close(self) -> None:
+        """Stop receiving frames. Idempotent."""
+        self.source.unsubscribe(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Source(ABC):
+    """A producer of frames that runs its blocking work in one daemon thread.
+
+    Subclasses implement ``_run`` and call ``_publish`` for every decoded frame, checking
+    ``_stopping`` often. ``start``/``stop`` are idempotent; ``stop`` joins the thread.
+    """
+
+    scheme = "?"
+
+    def __init__(self, name: str, *, bus: EventBus | None = None) -> None:
+        self.name = name
+        self.bus = bus or EventBus()
+        self.state = StreamStateMachine(name, self.bus)
+        self.stats = SourceStats()
+        self._subscribers: list[Subscription] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+
+    # -- public ------------------------------------------------------------------------
+
+    @property
+    def display_url(self) -> str:
+        """The URL safe to show: no credentials."""
+        return self.name
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def subscribe(self, policy: BufferPolicy | str = "latest") -> Subscription:
+        """A new consumer with its own buffer of the given buffering strategy."""
+        chosen = buffering.create(policy) if isinstance(policy, str) else policy
+
+        def dropped(frame: Frame, reason: DropReason) -> None:
+            self.bus.emit(FrameDropped(self.name, frame.seq, "buffer", str(reason)))
+
+        subscription = Subscription(self, chosen.buffer(on_drop=dropped))
+        with self._lock:
+            self._subscribers = [*self._subscribers, subscription]
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscribers = [s for s in self._subscribers if s is not subscription]
+        subscription.buffer.close()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def start(self) -> None:
+        """Start the source thread (no-op when running)."""
+        if self.running:
+            return
+        self._stopping.clear()
+        self.stats.started_at = now()
+        if self.state.state is not StreamState.CONNECTING:
+            self.state.to_if_allowed(StreamState.CONNECTING, "start")
+        self._thread = threading.Thread(
+            target=self._thread_main, name=f"source:{self.name}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread, close every subscriber's buffer. Idempotent."""
+        self._stopping.set()
+        self._interrupt()
+        with self._lock:
+            subscribers, self._subscribers = self._subscribers, []
+        for subscription in subscribers:
+            subscription.buffer.close()  # also releases a producer blocked by block:N
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("source_thread_still_running", source=self.display_url)
+        self._thread = None
+        self.state.to_if_allowed(StreamState.STOPPED, "stop")
+
+    # -- for subclasses ----------------------------------------------------------------
+
+    @abstractmethod
+    def _run(self) -> None:
+        """Produce frames until ``self._stopping`` is set or the source ends."""
+
+    def _interrupt(self) -> None:
+        """Unblock a blocking read so that ``_run`` sees ``_stopping`` (optional)."""
+
+    def _next_seq(self) -> int:
+        seq = self._seq
+        self._seq += 1
+        return seq
+
+    def _publish(self, frame: Frame) -> None:
+        """Hand one frame to every subscriber's buffer and update the stats."""
+        stats = self.stats
+        at = frame.captured_at
+        if stats.first_frame_at is None:
+            stats.first_frame_at = now()
+        if stats.last_frame_at is not None:
+            stats.max_gap_s = max(stats.max_gap_s, at - stats.last_frame_at)
+        stats.last_frame_at = at
+        stats.frames += 1
+        stats.width, stats.height = frame.width, frame.height
+        if self.state.state is not StreamState.STREAMING:
+            self.state.to_if_allowed(StreamState.STREAMING, "first frame")
+        self.bus.emit(FrameCaptured(self.name, frame.seq, frame.width, frame.height))
+        frame.mark("captured", at)
+        for subscription in self._subscribers:
+            subscription.buffer.put(frame)
+
+    def _thread_main(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:
+            self.stats.errors.append(str(exc))
+            log.error("source_failed", source=self.display_url, error=str(exc))
+            self.state.to_if_allowed(StreamState.ERROR, str(exc))
+        finally:
+            with self._lock:
+                subscribers = list(self._subscribers)
+            for subscription in subscribers:
+                subscription.buffer.close()
