@@ -14,6 +14,17 @@ if TYPE_CHECKING:
     import av
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedUnit:
+    """One encoded access unit from the camera (for passthrough): Annex B bytes for H.264."""
+
+    data: bytes
+    codec: str
+    keyframe: bool
+    pts: int | None = None
+    extradata: bytes | None = None
+
+
 @dataclass(slots=True)
 class Frame:
     """A decoded BGR image plus everything needed to measure it on its way.
@@ -31,7 +42,7 @@ class Frame:
     captured_at: float
     stages: dict[str, float] = field(default_factory=dict)
     analysis: Any = None
-    packet: Any = None
+    packet: EncodedUnit | None = None
     source_codec: str | None = None
 
     @property
