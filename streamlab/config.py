@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from streamlab.errors import ConfigError
 
 ENV_PREFIX = "STREAMING_"
+SECRET_FIELDS = frozenset({"auth_token"})
 
 
 class StreamingConfig(BaseSettings):
@@ -114,8 +115,9 @@ def config_error(exc: ValidationError, given: dict[str, Any] | None = None) -> C
         if error["type"] == "extra_forbidden":
             lines.append(f"unknown setting {name!r}")
             continue
-        value = error.get("input")
-        lines.append(f"{name}{where} = {value!r}: {_range(field) or error['msg']}")
+        value = "***" if name in SECRET_FIELDS else repr(error.get("input"))
+        reason = _range(field) or str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{name}{where} = {value}: {reason}")
     return ConfigError("; ".join(lines))
 
 

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamlab.clock import now
-
 import structlog
+
+from streamlab.clock import now
 
 log = structlog.get_logger("streamlab.events")
 

@@ -53,7 +53,9 @@ class Registry(Generic[T]):
         self.family = family
         self._entries: dict[str, Entry[T]] = {}
 
-    def register(self, name: str, *, summary: str = "") -> Callable[[Callable[..., T]], Callable[..., T]]:
+    def register(
+        self, name: str, *, summary: str = ""
+    ) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator: register ``factory`` under ``name``."""
 
         def decorate(factory: Callable[..., T]) -> Callable[..., T]:
@@ -97,7 +99,7 @@ class Registry(Generic[T]):
 
 
 def _params(factory: Callable[..., Any]) -> list[inspect.Parameter]:
-    target = factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
+    target = factory.__init__ if inspect.isclass(factory) else factory
     params = list(inspect.signature(target).parameters.values())
     if inspect.isclass(factory):
         params = params[1:]
@@ -119,7 +121,7 @@ def _convert(factory: Callable[..., Any], raw: tuple[str, ...]) -> list[Any]:
     params = _params(factory)
     if len(raw) > len(params):
         raise ValueError(f"takes at most {len(params)} argument(s), got {len(raw)}")
-    target = factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
+    target = factory.__init__ if inspect.isclass(factory) else factory
     hints = typing.get_type_hints(target)
     out: list[Any] = []
     for param, text in zip(params, raw, strict=False):

@@ -14,7 +14,13 @@ from streamlab.errors import BufferClosedError
 from streamlab.events import EventBus, FrameCaptured, FrameDropped
 from streamlab.frame import Frame
 from streamlab.manager import StreamState, StreamStateMachine
-from streamlab.strategies.buffering import BufferPolicy, DropReason, FrameBuffer, buffering
+from streamlab.strategies.buffering import (
+    BufferPolicy,
+    BufferStats,
+    DropReason,
+    FrameBuffer,
+    buffering,
+)
 
 log = structlog.get_logger("streamlab.source")
 
@@ -52,7 +58,7 @@ class Subscription:
         self.buffer = buffer
 
     @property
-    def stats(self):  # noqa: ANN201 - BufferStats
+    def stats(self) -> BufferStats:
         return self.buffer.stats
 
     async def get(self) -> Frame:
@@ -167,7 +173,7 @@ class Source(ABC):
     def _run(self) -> None:
         """Produce frames until ``self._stopping`` is set or the source ends."""
 
-    def _interrupt(self) -> None:
+    def _interrupt(self) -> None:  # noqa: B027 - optional hook
         """Unblock a blocking read so that ``_run`` sees ``_stopping`` (optional)."""
 
     def _next_seq(self) -> int:

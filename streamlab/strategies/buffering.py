@@ -8,6 +8,7 @@ buffer: drop the oldest frame, drop the newest, or block the producer (lossless)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -233,10 +234,8 @@ class FrameBuffer:
         waiter, loop = self._waiter, self._waiter_loop
         if waiter is None or loop is None or waiter.done():
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
             loop.call_soon_threadsafe(_resolve, waiter)
-        except RuntimeError:
-            pass  # the consumer's loop is closed: nobody is waiting any more
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:
