@@ -1,0 +1,1 @@
+"""Benchmark helpers: pytest-benchmark JSON → pandas → reports and plots."""
