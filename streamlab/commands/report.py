@@ -20,5 +20,6 @@ def run(args: argparse.Namespace) -> int:
 
     frame = load_results(*args.results)
     files = write_report(frame, args.out)
-    print(f"{len(frame)} benchmark rows → {files.csv}, {files.markdown}, {len(files.plots)} plot(s)")
+    plots = len(files.plots)
+    print(f"{len(frame)} benchmark rows → {files.csv}, {files.markdown}, {plots} plot(s)")
     return 0
