@@ -1,0 +1,1 @@
+"""The notebook layer: live controls, preview, recording and serving — public API only."""
