@@ -202,6 +202,7 @@ class Source(ABC):
     def _thread_main(self) -> None:
         try:
             self._run()
+            self.state.to_if_allowed(StreamState.STOPPED, "ended")
         except Exception as exc:
             self.stats.errors.append(str(exc))
             log.error("source_failed", source=self.display_url, error=str(exc))
