@@ -1,0 +1,133 @@
+"""streamlab test camera: a GStreamer RTSP server on 127.0.0.1.
+
+Run by Debian's /usr/bin/python3 (the only Python with ``gi``); started and stopped by
+``streamlab.camera.launcher.TestCamera``. Modes:
+
+- ``raw``: BGR frames of WIDTHxHEIGHT arrive on stdin; a reader thread pushes each one into
+  every client's live pipeline (appsrc → x264enc zerolatency → rtph264pay; one per client so
+  each starts on a keyframe) and drops it when nobody watches, so the feeder never blocks.
+- ``file``: the file's own H.264 (MP4) is sent as is, like a real camera; other files are
+  decoded and encoded.
+- ``broken``: a pipeline that cannot be built (a DESCRIBE gets 503), for tests.
+
+Prints ``READY rtsp://127.0.0.1:PORT/PATH`` once listening; stops on SIGTERM/SIGINT.
+"""
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+
+def encoder(fps, bitrate):
+    return (
+        # threads=1: one slice per picture (sliced threads broke FFmpeg's RTP depacketizing)
+        f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} bitrate={bitrate} "
+        "threads=1 byte-stream=true ! video/x-h264,profile=constrained-baseline ! "
+        "rtph264pay name=pay0 pt=96 config-interval=-1"
+    )
+
+
+def launch_line(args):
+    if args.mode == "raw":
+        size = f"width={args.width},height={args.height}"
+        caps = f"video/x-raw,format=BGR,{size},framerate={args.fps}/1"
+        return (
+            f"( appsrc name=src is-live=true do-timestamp=true format=time caps={caps} "
+            "! queue max-size-buffers=2 leaky=downstream ! videoconvert ! video/x-raw,format=I420 "
+            f"! {encoder(args.fps, args.bitrate)} )"
+        )
+    if args.mode == "file":
+        location = args.file.replace('"', '\\"')
+        if args.file.lower().endswith((".mp4", ".mov", ".m4v")) and not args.transcode:
+            return (
+                f'( filesrc location="{location}" ! qtdemux ! h264parse config-interval=-1 '
+                "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+            )
+        return (
+            f'( filesrc location="{location}" ! decodebin ! videoconvert ! videoscale '
+            f"! video/x-raw,format=I420 ! {encoder(args.fps, args.bitrate)} )"
+        )
+    return "( streamlab_no_such_element ! rtph264pay name=pay0 pt=96 )"
+
+
+class RawFeeder:
+    """Reads frames from stdin; pushes each into every live appsrc (one per client)."""
+
+    def __init__(self, frame_bytes):
+        self.frame_bytes = frame_bytes
+        self.appsrcs = []
+        self.lock = threading.Lock()
+
+    def attach(self, factory, media):
+        appsrc = media.get_element().get_by_name("src")
+        media.connect("unprepared", lambda *_: self.detach(appsrc))
+        with self.lock:
+            self.appsrcs = [*self.appsrcs, appsrc]
+
+    def detach(self, appsrc):
+        with self.lock:
+            self.appsrcs = [a for a in self.appsrcs if a is not appsrc]
+
+    def run(self, loop):
+        stream = sys.stdin.buffer
+        while True:
+            data = stream.read(self.frame_bytes)
+            if not data or len(data) < self.frame_bytes:
+                break
+            for appsrc in self.appsrcs:
+                appsrc.emit("push-buffer", Gst.Buffer.new_wrapped(data))
+        GLib.idle_add(loop.quit)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=8554)
+    parser.add_argument("--path", default="cam")
+    parser.add_argument("--mode", choices=["raw", "file", "broken"], default="raw")
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--bitrate", type=int, default=2000, help="kbit/s")
+    parser.add_argument("--file", default="")
+    parser.add_argument("--transcode", action="store_true")
+    args = parser.parse_args()
+
+    Gst.init(None)
+    loop = GLib.MainLoop()
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(args.port))
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch(launch_line(args))
+    factory.set_shared(False)  # one encoder per client: each starts on a keyframe
+    factory.set_latency(0)
+    feeder = None
+    if args.mode == "raw":
+        feeder = RawFeeder(args.width * args.height * 3)
+        factory.connect("media-configure", feeder.attach)
+    server.get_mount_points().add_factory("/" + args.path.strip("/"), factory)
+    if server.attach(None) == 0:
+        print(f"ERROR cannot listen on 127.0.0.1:{args.port}", flush=True)
+        return 1
+    port = server.get_bound_port()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, loop.quit)
+    if feeder is not None:
+        threading.Thread(target=feeder.run, args=(loop,), daemon=True).start()
+    print(f"READY rtsp://127.0.0.1:{port}/{args.path.strip('/')}", flush=True)
+    loop.run()
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)

@@ -1,0 +1,213 @@
+"""``rtsp://`` cameras via PyAV: demux + decode in the source thread, reconnecting forever.
+
+Reconnects use exponential backoff with full jitter and a cap; a circuit breaker pauses
+after many failed connects in a row; a watchdog turns a silent stream into a stall and a
+reconnect. Credentials in the URL never reach logs, names, errors or metrics.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from fractions import Fraction
+from typing import Any
+from urllib.parse import urlsplit
+
+import av
+import structlog
+
+from streamlab.clock import now
+from streamlab.config import StreamingConfig, load_config
+from streamlab.errors import SourceError, SourceTimeoutError
+from streamlab.events import EventBus, Reconnecting, Stalled
+from streamlab.frame import EncodedUnit, Frame
+from streamlab.manager import StreamState
+from streamlab.sources.backoff import Backoff, CircuitBreaker
+from streamlab.sources.base import Source
+from streamlab.sources.url import default_name, redact, redact_text
+
+log = structlog.get_logger("streamlab.rtsp")
+
+FAST_START = {"probesize": "32768", "analyzeduration": "0", "max_delay": "0"}
+
+
+def validate_rtsp_url(url: str) -> None:
+    """Raise SourceError for a URL that cannot name an RTSP stream."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise SourceError(f"malformed RTSP URL {redact(url)}: {exc}") from None
+    if parts.scheme not in ("rtsp", "rtsps"):
+        raise SourceError(f"not an RTSP URL: {redact(url)}")
+    if not parts.hostname:
+        raise SourceError(f"malformed RTSP URL {redact(url)}: no host")
+    if port == 0:
+        raise SourceError(f"malformed RTSP URL {redact(url)}: port 0")
+
+
+def describe_error(exc: BaseException, url: str) -> str:
+    """A one-line, credential-free explanation of an FFmpeg/OS error."""
+    text = redact_text(str(exc), url)
+    lowered = text.lower()
+    if "connection refused" in lowered:
+        return f"connection refused by {redact(url)}"
+    if "5xx" in lowered or "503" in lowered or "server error" in lowered:
+        return f"camera at {redact(url)} answered 503: its stream could not be started"
+    if "404" in lowered or "not found" in lowered:
+        return f"no stream at {redact(url)} (404)"
+    if "401" in lowered or "unauthorized" in lowered:
+        return f"camera at {redact(url)} refused the credentials (401)"
+    if isinstance(exc, TimeoutError | av.ExitError) or "timed out" in lowered:
+        return f"no answer from {redact(url)} in time"
+    return f"cannot read {redact(url)}: {text}"
+
+
+class RtspSource(Source):
+    """An RTSP camera. ``retry=False`` makes the first failed connect final (for probes)."""
+
+    scheme = "rtsp"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        config: StreamingConfig | None = None,
+        bus: EventBus | None = None,
+        name: str | None = None,
+        retry: bool = True,
+    ) -> None:
+        validate_rtsp_url(url)
+        self._url = url
+        super().__init__(name or default_name(url), bus=bus)
+        self.config = config or load_config()
+        self.retry = retry
+        self.backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s)
+        self.breaker = CircuitBreaker(self.config.circuit_failures, self.config.circuit_open_s)
+        self.last_error: str | None = None
+        self._wake = threading.Event()
+
+    @property
+    def display_url(self) -> str:
+        return redact(self._url)
+
+    def __repr__(self) -> str:
+        return f"RtspSource({self.display_url!r}, state={self.state.state})"
+
+    def _interrupt(self) -> None:
+        self._wake.set()
+
+    def _options(self) -> dict[str, str]:
+        return {"rtsp_transport": self.config.rtsp_transport, **FAST_START}
+
+    def _run(self) -> None:
+        connected_before = False
+        while not self._stopping.is_set():
+            if self.breaker.is_open:
+                self.state.to_if_allowed(StreamState.ERROR, "circuit open")
+                if self._wake.wait(self.breaker.remaining_s()):
+                    return
+                self.state.to_if_allowed(StreamState.CONNECTING, "circuit half-open")
+            try:
+                self._stream()
+                self.last_error = f"{self.display_url} ended the stream"
+            except (SourceError, av.FFmpegError, OSError) as exc:
+                self.last_error = (
+                    str(exc) if isinstance(exc, SourceError) else describe_error(exc, self._url)
+                )
+            if self._stopping.is_set():
+                return
+            self.stats.errors = [*self.stats.errors[-9:], self.last_error]
+            streamed = self.state.state is StreamState.STREAMING
+            connected_before = connected_before or streamed
+            if not streamed and self.breaker.record_failure():
+                log.warning("circuit_opened", source=self.display_url, error=self.last_error)
+            if not self.retry:
+                self.state.to_if_allowed(StreamState.ERROR, self.last_error)
+                raise SourceError(self.last_error)
+            delay = self.backoff.next_delay()
+            self.stats.reconnects += 1
+            self.state.to_if_allowed(StreamState.RECONNECTING, self.last_error)
+            self.bus.emit(Reconnecting(self.name, self.stats.reconnects, delay, self.last_error))
+            log.info(
+                "reconnecting", source=self.display_url, delay_s=round(delay, 3),
+                error=self.last_error,
+            )  # fmt: skip
+            if self._wake.wait(delay):
+                return
+            self.state.to_if_allowed(StreamState.CONNECTING, "retry")
+
+    def _stream(self) -> None:
+        """Connect, then demux + decode until the stream ends, stalls or we stop."""
+        open_timeout = self.config.rtsp_timeout_ms / 1000.0
+        read_timeout = min(open_timeout, self.config.stall_timeout_s)
+        self.stats.connects += 1
+        try:
+            container = av.open(
+                self._url, options=self._options(), timeout=(open_timeout, read_timeout)
+            )
+        except av.FFmpegError as exc:
+            raise SourceError(describe_error(exc, self._url)) from None
+        with container:
+            if not container.streams.video:
+                raise SourceError(f"{self.display_url} has no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "SLICE"
+            context = stream.codec_context
+            self.stats.codec = context.name
+            rate = stream.average_rate or stream.guessed_rate
+            self.stats.nominal_fps = float(rate) if rate else self.stats.nominal_fps
+            extradata = bytes(context.extradata) if context.extradata else None
+            self._demux(container, stream, extradata, read_timeout)
+
+    def _demux(
+        self, container: Any, stream: Any, extradata: bytes | None, read_timeout: float
+    ) -> None:
+        time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
+        seen_keyframe = False
+        pending = b""
+        last_frame = time.monotonic()
+        codec = self.stats.codec
+        try:
+            for packet in container.demux(stream):
+                if self._stopping.is_set():
+                    return
+                if packet.size == 0:
+                    continue
+                data = pending + bytes(packet)
+                seen_keyframe = seen_keyframe or bool(packet.is_keyframe)
+                decoded = packet.decode()
+                if not decoded:
+                    pending = data[-1_000_000:]
+                    if time.monotonic() - last_frame > self.config.stall_timeout_s:
+                        raise self._stall(time.monotonic() - last_frame)
+                    continue
+                pending = b""
+                unit = EncodedUnit(data, codec, bool(packet.is_keyframe), packet.pts, extradata)
+                for video in decoded:
+                    if not seen_keyframe:
+                        continue  # a picture decoded before the first keyframe is garbage
+                    last_frame = time.monotonic()
+                    if self.state.state is not StreamState.STREAMING:
+                        self.backoff.reset()
+                        self.breaker.record_success()
+                    image = video.to_ndarray(format="bgr24")
+                    pts = video.pts if video.pts is not None else 0
+                    frame = Frame(
+                        image, self._next_seq(), int(pts), time_base, now(),
+                        packet=unit, source_codec=codec,
+                    )  # fmt: skip
+                    unit = EncodedUnit(b"", codec, False, packet.pts, extradata)
+                    self._publish(frame)
+        except av.ExitError:
+            if self._stopping.is_set():
+                return
+            if self.state.state is StreamState.STREAMING:
+                raise self._stall(read_timeout) from None
+            raise SourceTimeoutError(f"no answer from {self.display_url} in time") from None
+
+    def _stall(self, silent_s: float) -> SourceError:
+        self.stats.stalls += 1
+        self.bus.emit(Stalled(self.name, silent_s))
+        log.warning("stalled", source=self.display_url, silent_s=round(silent_s, 2))
+        return SourceError(f"{self.display_url} sent no frame for {silent_s:.1f} s (stall)")
