@@ -7,16 +7,24 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from streamlab.commands import COMMANDS
 from streamlab.errors import StreamlabError
+from streamlab.observe.logs import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamlab", description="Real-time video pipeline lab: RTSP in, analysis, WebRTC out."
+    )
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("STREAMING_LOG_LEVEL", "warning"),
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity on stderr (default: warning; env STREAMING_LOG_LEVEL)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
@@ -34,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        configure_logging(args.log_level, os.environ.get("STREAMING_LOG_FORMAT", "auto"))
         code: int = args.run(args)
         return code
     except KeyboardInterrupt:

@@ -77,9 +77,7 @@ class Frame:
         return video
 
     @classmethod
-    def from_av(
-        cls, video: av.VideoFrame, *, seq: int, captured_at: float | None = None
-    ) -> Frame:
+    def from_av(cls, video: av.VideoFrame, *, seq: int, captured_at: float | None = None) -> Frame:
         """Build a frame from a decoded ``av.VideoFrame``."""
         image = video.to_ndarray(format="bgr24")
         time_base = video.time_base if video.time_base is not None else Fraction(1, 90000)

@@ -57,9 +57,7 @@ class StreamStateMachine:
         with self._lock:
             old = self._state
             if new not in TRANSITIONS[old]:
-                raise StateTransitionError(
-                    f"stream {self.stream!r}: cannot go from {old} to {new}"
-                )
+                raise StateTransitionError(f"stream {self.stream!r}: cannot go from {old} to {new}")
             self._state = new
             self.history.append(new)
         log.info("state_changed", stream=self.stream, old=str(old), new=str(new), reason=reason)

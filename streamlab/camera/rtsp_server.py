@@ -55,7 +55,11 @@ def launch_line(args):
             f'( filesrc location="{location}" ! decodebin ! videoconvert ! videoscale '
             f"! video/x-raw,format=I420 ! {encoder(args.fps, args.bitrate)} )"
         )
-    return "( streamlab_no_such_element ! rtph264pay name=pay0 pt=96 )"
+    # builds, then fails to preroll (no such file): the server answers DESCRIBE with 503
+    return (
+        "( filesrc location=/nonexistent/streamlab.mp4 ! qtdemux ! h264parse "
+        "! rtph264pay name=pay0 pt=96 )"
+    )
 
 
 class RawFeeder:

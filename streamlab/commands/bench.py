@@ -28,8 +28,16 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "bench.json"
     command = [
-        sys.executable, "-m", "pytest", args.dir, "--benchmark-enable", "--benchmark-only",
-        f"--benchmark-json={json_path}", "-p", "no:cacheprovider", "-q",
+        sys.executable,
+        "-m",
+        "pytest",
+        args.dir,
+        "--benchmark-enable",
+        "--benchmark-only",
+        f"--benchmark-json={json_path}",
+        "-p",
+        "no:cacheprovider",
+        "-q",
     ]
     if args.select:
         command += ["-k", args.select]

@@ -20,9 +20,7 @@ class EventRecorder:
     dicts such as per-stage times are flattened to ``stages.<name>`` columns).
     """
 
-    def __init__(
-        self, bus: EventBus, *types: type[Event], maxlen: int = 10_000
-    ) -> None:
+    def __init__(self, bus: EventBus, *types: type[Event], maxlen: int = 10_000) -> None:
         self.types = types
         self.rows: deque[dict[str, Any]] = deque(maxlen=maxlen)
         self.seen = 0

@@ -202,10 +202,11 @@ class Source(ABC):
     def _thread_main(self) -> None:
         try:
             self._run()
-            self.state.to_if_allowed(StreamState.STOPPED, "ended")
+            if not self._stopping.is_set():
+                self.state.to_if_allowed(StreamState.STOPPED, "ended")
         except Exception as exc:
             self.stats.errors.append(str(exc))
-            log.error("source_failed", source=self.display_url, error=str(exc))
+            log.info("source_failed", source=self.display_url, error=str(exc))
             self.state.to_if_allowed(StreamState.ERROR, str(exc))
         finally:
             with self._lock:

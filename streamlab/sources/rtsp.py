@@ -142,11 +142,16 @@ class RtspSource(Source):
         open_timeout = self.config.rtsp_timeout_ms / 1000.0
         read_timeout = min(open_timeout, self.config.stall_timeout_s)
         self.stats.connects += 1
+        started = time.monotonic()
         try:
             container = av.open(
                 self._url, options=self._options(), timeout=(open_timeout, read_timeout)
             )
         except av.FFmpegError as exc:
+            if time.monotonic() - started >= open_timeout * 0.9:
+                raise SourceTimeoutError(
+                    f"no answer from {self.display_url} in time ({open_timeout:g} s)"
+                ) from None
             raise SourceError(describe_error(exc, self._url)) from None
         with container:
             if not container.streams.video:

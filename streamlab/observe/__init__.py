@@ -1,0 +1,1 @@
+"""Observation beside the pipeline: metrics, structured logs, health, observers."""

@@ -1,0 +1,95 @@
+"""Test harness shipped with streamlab: pytest fixtures for a real RTSP camera and helpers.
+
+Enable in a test suite with ``pytest_plugins = ["streamlab.testing"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from streamlab.camera.launcher import TestCamera, gst_rtsp_available
+from streamlab.frame import Frame
+from streamlab.sources.base import Subscription
+
+
+def require_gst_rtsp() -> None:
+    """Skip the calling test when Debian's GStreamer RTSP server is not installed."""
+    if not gst_rtsp_available():
+        pytest.skip("needs Debian's GStreamer RTSP server (make test installs it)")
+
+
+@pytest.fixture
+def camera_factory() -> Iterator[Callable[..., TestCamera]]:
+    """Start test cameras with any options; all are stopped after the test."""
+    require_gst_rtsp()
+    cameras: list[TestCamera] = []
+
+    def make(**options: Any) -> TestCamera:
+        camera = TestCamera(**options)
+        cameras.append(camera)
+        return camera.start()
+
+    yield make
+    for camera in cameras:
+        camera.stop()
+
+
+@pytest.fixture
+def camera(camera_factory: Callable[..., TestCamera]) -> TestCamera:
+    """A running synthetic 640x480@30 RTSP camera on a free port of 127.0.0.1."""
+    return camera_factory()
+
+
+async def take(subscription: Subscription, count: int, *, within_s: float = 30.0) -> list[Frame]:
+    """The next ``count`` frames of a subscription (fails the test after ``within_s`` s)."""
+    frames: list[Frame] = []
+
+    async def collect() -> None:
+        while len(frames) < count:
+            frames.append(await subscription.get())
+
+    await asyncio.wait_for(collect(), within_s)
+    return frames
+
+
+def source_threads() -> list[threading.Thread]:
+    """Live source threads (named ``source:...``), to check that nothing leaked."""
+    return [t for t in threading.enumerate() if t.name.startswith("source:") and t.is_alive()]
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--allow-loopback-in-peer-connection", "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("needs Debian's chromium (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def chromium_page(chromium_browser: Any) -> Iterator[Any]:
+    """A fresh page in its own browser context."""
+    context = chromium_browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()

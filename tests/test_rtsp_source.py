@@ -1,0 +1,190 @@
+"""RTSP ingest against a real GStreamer RTSP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+
+import pytest
+import structlog
+
+import streamlab as sl
+from streamlab import framecode
+from streamlab.camera.launcher import TestCamera, free_port
+from streamlab.sources.rtsp import RtspSource
+from streamlab.testing import source_threads, take
+
+FAST = dict(reconnect_initial_s=0.05, reconnect_max_s=0.3, rtsp_timeout_ms=3000,
+            stall_timeout_s=2.0)  # fmt: skip
+
+
+def config(**extra: object) -> sl.StreamingConfig:
+    return sl.load_config(**{**FAST, **extra})
+
+
+async def stop(source: sl.Source) -> None:
+    await asyncio.get_running_loop().run_in_executor(None, source.stop)
+
+
+async def test_frames_arrive_with_a_readable_frame_code(camera: TestCamera) -> None:
+    source = RtspSource(camera.url, config=config())
+    subscription = source.subscribe("block:64")
+    source.start()
+    frames = await take(subscription, 30)
+    await stop(source)
+    codes = [framecode.read(f.image) for f in frames]
+    seqs = [c.seq for c in codes]
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == 30
+    latencies = [
+        c.latency_ms(int(f.captured_at * 1000)) for c, f in zip(codes, frames, strict=True)
+    ]
+    assert all(0 <= ms < 5000 for ms in latencies)
+    assert (frames[0].width, frames[0].height) == (640, 480)
+    assert source.stats.codec == "h264"
+    assert frames[0].packet is not None and frames[0].packet.keyframe
+    assert frames[0].packet.data[:4] in (b"\x00\x00\x00\x01", b"\x00\x00\x01\x09")
+    assert source.state.state is sl.StreamState.STOPPED
+    assert not source_threads()
+
+
+async def test_reconnects_after_the_server_is_killed_and_restarted(camera: TestCamera) -> None:
+    source = RtspSource(camera.url, config=config())
+    subscription = source.subscribe("drop_oldest:8")
+    source.start()
+    await take(subscription, 10)
+    camera.kill()
+    await asyncio.sleep(0.5)
+    await asyncio.get_running_loop().run_in_executor(None, camera.start)
+    after = await take(subscription, 20, within_s=30)
+    await stop(source)
+    assert source.stats.reconnects >= 1
+    assert source.stats.connects >= 2
+    assert len(after) == 20
+    history = source.state.history
+    assert sl.StreamState.RECONNECTING in history
+    assert history.index(sl.StreamState.RECONNECTING) < len(history) - 1
+    assert history[-2] is sl.StreamState.STREAMING
+
+
+async def test_camera_down_at_first_connect_then_up() -> None:
+    camera = TestCamera()
+    source = RtspSource(camera.url, config=config())
+    subscription = source.subscribe("latest")
+    source.start()
+    await asyncio.sleep(1.0)
+    assert source.stats.frames == 0
+    assert source.stats.reconnects >= 1
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, camera.start)
+        frames = await take(subscription, 5, within_s=30)
+    finally:
+        await stop(source)
+        camera.stop()
+    assert len(frames) == 5
+    assert sl.StreamState.STREAMING in source.state.history
+
+
+async def test_refused_port_without_retry_is_a_clear_error() -> None:
+    source = RtspSource(f"rtsp://127.0.0.1:{free_port()}/cam", config=config(), retry=False)
+    subscription = source.subscribe("latest")
+    source.start()
+    with pytest.raises(sl.BufferClosedError):
+        await asyncio.wait_for(subscription.get(), 10)
+    await stop(source)
+    assert source.state.history[-2] is sl.StreamState.ERROR
+    assert "connection refused" in (source.last_error or "")
+    assert not source_threads()
+
+
+async def test_a_silent_server_times_out() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    try:
+        source = RtspSource(
+            f"rtsp://127.0.0.1:{port}/cam", config=config(rtsp_timeout_ms=1000), retry=False
+        )
+        subscription = source.subscribe("latest")
+        source.start()
+        with pytest.raises(sl.BufferClosedError):
+            await asyncio.wait_for(subscription.get(), 15)
+        await stop(source)
+    finally:
+        listener.close()
+    assert "in time" in (source.last_error or "")
+    assert source.state.history[-2] is sl.StreamState.ERROR
+
+
+async def test_broken_camera_pipeline_is_a_clear_503(camera_factory) -> None:  # type: ignore[no-untyped-def]
+    camera = camera_factory(source="broken")
+    source = RtspSource(camera.url, config=config(), retry=False)
+    subscription = source.subscribe("latest")
+    source.start()
+    with pytest.raises(sl.BufferClosedError):
+        await asyncio.wait_for(subscription.get(), 15)
+    await stop(source)
+    assert "503" in (source.last_error or "")
+
+
+@pytest.mark.parametrize(
+    "url", ["rtsp://", "rtsp://127.0.0.1:99999/cam", "rtsp://:8554/cam", "http://127.0.0.1/x"]
+)
+def test_malformed_urls_are_rejected_before_connecting(url: str) -> None:
+    with pytest.raises(sl.SourceError):
+        RtspSource(url)
+    assert not source_threads()
+
+
+async def test_circuit_opens_after_repeated_failures() -> None:
+    source = RtspSource(
+        f"rtsp://127.0.0.1:{free_port()}/cam",
+        config=config(circuit_failures=3, circuit_open_s=30, reconnect_initial_s=0.01),
+    )
+    source.start()
+    for _ in range(200):
+        if source.state.state is sl.StreamState.ERROR:
+            break
+        await asyncio.sleep(0.05)
+    state = source.state.state
+    await stop(source)
+    assert state is sl.StreamState.ERROR
+    assert source.breaker.times_opened == 1
+    assert source.stats.connects == 3
+
+
+async def test_credentials_never_leak(capsys: pytest.CaptureFixture[str]) -> None:
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory())
+    secret = "hunter2secret"
+    url = f"rtsp://admin:{secret}@127.0.0.1:{free_port()}/cam"
+    source = RtspSource(url, config=config(), retry=False)
+    subscription = source.subscribe("latest")
+    source.start()
+    with pytest.raises(sl.BufferClosedError):
+        await asyncio.wait_for(subscription.get(), 10)
+    await stop(source)
+    seen = " ".join(
+        [repr(source), source.name, source.display_url, str(source.last_error),
+         *source.stats.errors, capsys.readouterr().out]
+    )  # fmt: skip
+    assert secret not in seen
+    assert "admin" not in seen
+    assert "***@127.0.0.1" in source.display_url
+
+
+async def test_stop_while_connecting_does_not_hang() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    source = RtspSource(
+        f"rtsp://127.0.0.1:{listener.getsockname()[1]}/cam", config=config(rtsp_timeout_ms=2000)
+    )
+    source.start()
+    await asyncio.sleep(0.3)
+    await stop(source)
+    listener.close()
+    assert not source_threads()
+    assert source.state.state is sl.StreamState.STOPPED
+    assert threading.active_count() < 50
