@@ -12,7 +12,7 @@ import pytest
 import streamlab as sl
 from streamlab.bench.report import load_results, write_report
 
-BENCH = '''
+BENCH = """
 import pytest
 
 @pytest.mark.parametrize("size", [10, 1000])
@@ -20,7 +20,7 @@ def test_sum(benchmark, size):
     benchmark.extra_info.update(strategy="sum", size=size)
     benchmark.group = "adding"
     benchmark(sum, range(size))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +29,24 @@ def bench_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "test_tiny_bench.py").write_text(BENCH)
     out = folder / "out.json"
     subprocess.run(
-        [sys.executable, "-m", "pytest", str(folder), "-q", "-p", "no:cacheprovider",
-         "--benchmark-enable", "--benchmark-only", "--benchmark-min-rounds=3",
-         f"--benchmark-json={out}", "-o", "addopts="],
-        check=True, capture_output=True, cwd=folder,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(folder),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--benchmark-enable",
+            "--benchmark-only",
+            "--benchmark-min-rounds=3",
+            f"--benchmark-json={out}",
+            "-o",
+            "addopts=",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=folder,
     )
     return out
 
@@ -79,13 +93,15 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
 def test_cli_report(bench_json: Path, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "streamlab.cli", "report", str(bench_json), "--out", str(tmp_path)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "summary.md").exists()
     missing = subprocess.run(
         [sys.executable, "-m", "streamlab.cli", "report", str(tmp_path / "x.json")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert missing.returncode == 2
     assert missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr

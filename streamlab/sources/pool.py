@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from streamlab.config import StreamingConfig
 from streamlab.events import EventBus
+from streamlab.manager import StreamState
 from streamlab.sources.base import Source, Subscription
 from streamlab.sources.open import open_source
 from streamlab.strategies.buffering import BufferPolicy
@@ -41,7 +42,7 @@ class SourcePool:
         """A new consumer of ``url`` with its own buffer. Close it to leave."""
         with self._lock:
             shared = self._shared.get(url)
-            if shared is None or not shared.source.running:
+            if shared is None or shared.source.state.state is StreamState.STOPPED:
                 source = open_source(url, config=self.config, bus=self.bus)
                 shared = self._shared[url] = _Shared(source)
             if shared.closer is not None:
@@ -83,9 +84,11 @@ class SourcePool:
         with self._lock:
             if shared.consumers > 0:
                 return
-            if self._shared.get(url) is shared:
-                del self._shared[url]
+            shared.closer = None
         shared.source.stop()
+        with self._lock:
+            if self._shared.get(url) is shared and shared.consumers == 0:
+                del self._shared[url]
 
     def close(self) -> None:
         """Stop every source now."""

@@ -1,0 +1,88 @@
+"""``streamlab probe`` and ``streamlab camera`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from streamlab.camera.launcher import TestCamera, free_port
+from streamlab.testing import require_gst_rtsp
+
+STREAMLAB = [sys.executable, "-m", "streamlab.cli"]
+KEYS = {"width", "height", "codec", "fps", "frames", "first_frame_s", "max_gap_s",
+        "reconnects", "stalls", "dropped", "state"}  # fmt: skip
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*STREAMLAB, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_probe_rtsp_json(camera: TestCamera) -> None:
+    done = run("probe", camera.url, "--frames", "45", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert KEYS <= set(report)
+    assert (report["width"], report["height"], report["codec"]) == (640, 480, "h264")
+    assert report["frames"] == 45
+    assert 15 <= report["fps"] <= 45
+    assert 0 < report["first_frame_s"] < 10
+    assert report["state"] == "stopped"
+
+
+def test_probe_synthetic_with_duration_and_buffering() -> None:
+    done = run("probe", "synthetic://?size=320x240&fps=20", "--duration", "1", "--json",
+               "--buffering", "drop_oldest:2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert 10 <= report["frames"] <= 30
+    assert report["codec"] == "raw"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("probe", f"rtsp://127.0.0.1:{free_port()}/cam"), "connection refused"),
+        (("probe", "rtsp://"), "malformed"),
+        (("probe", "gopher://x"), "unsupported source scheme"),
+        (("probe", "/no/such/file.mp4"), "not found"),
+        (("probe", "synthetic://", "--buffering", "bogus"), "unknown buffering strategy"),
+        (("probe", "synthetic://", "--frames", "0"), "at least 1"),
+    ],
+)
+def test_probe_errors_are_one_line(args: tuple[str, ...], needle: str) -> None:
+    done = run(*args)
+    assert done.returncode != 0
+    assert needle in done.stderr
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_camera_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    require_gst_rtsp()
+    port = free_port()
+    process = subprocess.Popen(
+        [*STREAMLAB, "camera", "--port", str(port), "--size", "320x240", "--fps", "15"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert f"rtsp://127.0.0.1:{port}/cam" in line
+        done = run("probe", f"rtsp://127.0.0.1:{port}/cam", "--frames", "10", "--json")
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        assert (report["width"], report["height"]) == (320, 240)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+    time.sleep(0.2)
+    leftovers = subprocess.run(["pgrep", "-f", f"rtsp_server.py --port {port}"],
+                               capture_output=True)  # fmt: skip
+    assert leftovers.returncode == 1, "the camera server outlived the CLI"
+    assert os.path.exists("/usr/bin/python3")

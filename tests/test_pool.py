@@ -1,0 +1,55 @@
+"""Source pool: one connection per URL, a buffer per consumer, linger after the last."""
+
+from __future__ import annotations
+
+import asyncio
+
+import streamlab as sl
+from streamlab.camera.launcher import TestCamera
+from streamlab.sources.pool import SourcePool
+from streamlab.testing import source_threads, take
+
+
+async def test_two_consumers_share_one_rtsp_connection(camera: TestCamera) -> None:
+    pool = SourcePool(linger_s=0.3)
+    first = pool.subscribe(camera.url, "drop_oldest:4")
+    second = pool.subscribe(camera.url, "latest")
+    try:
+        a = await take(first, 10)
+        b = await take(second, 3)
+        source = pool.source(camera.url)
+        assert source is not None
+        assert source.stats.connects == 1
+        assert source.subscribers == 2
+        assert first.buffer is not second.buffer
+        assert a[-1].seq >= 9 and b[-1].seq >= 2
+        first.close()
+        await asyncio.sleep(0.6)
+        assert pool.open_urls == [camera.url]  # one consumer is still there
+        second.close()
+        for _ in range(50):
+            if not pool.open_urls:
+                break
+            await asyncio.sleep(0.1)
+        assert pool.open_urls == []
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, pool.close)
+    assert source.state.state is sl.StreamState.STOPPED
+    assert not source_threads()
+
+
+async def test_a_consumer_within_the_linger_reuses_the_source() -> None:
+    url = "synthetic://?size=320x240&fps=30"
+    pool = SourcePool(linger_s=5.0)
+    try:
+        first = pool.subscribe(url)
+        await take(first, 2)
+        source = pool.source(url)
+        first.close()
+        second = pool.subscribe(url)
+        await take(second, 2)
+        assert pool.source(url) is source
+        assert source is not None and source.running
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, pool.close)
+    assert not source_threads()
