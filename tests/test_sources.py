@@ -35,7 +35,7 @@ def test_scene_is_deterministic_and_boxes_stay_inside() -> None:
         assert (image_a == image_b).all()
         assert boxes_a == boxes_b
         for box in boxes_a:
-            assert 0 <= box.x and box.x + box.w <= 640
+            assert box.x >= 0 and box.x + box.w <= 640
             assert code_h <= box.y and box.y + box.h <= 480
     assert a.boxes(0) != a.boxes(10)
 
