@@ -79,7 +79,8 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path) -> ReportFiles:
 def to_markdown(frame: pd.DataFrame) -> str:
     """A Markdown table per group: median/mean time plus every extra_info column."""
     parts = ["# Benchmark summary\n"]
-    base = {"run", "name", "test", "group", "param", *(f"{k}_ms" for k in STAT_COLUMNS)}
+    base = {"run", "name", "test", "group", "param", "ops", "rounds"}
+    base |= {f"{k}_ms" for k in STAT_COLUMNS}
     for group, rows in frame.groupby("group", sort=True, dropna=False):
         extra = [c for c in rows.columns if c not in base and rows[c].notna().any()]
         columns = ["name", "median_ms", "mean_ms", "stddev_ms", "rounds", *extra]
