@@ -3,8 +3,11 @@
 Everything public is here: ``import streamlab as sl``.
 """
 
+# --- sources (framecode, synthetic, file, rtsp, pool) ---------------------------------
+from streamlab.camera.launcher import TestCamera
 from streamlab.clock import now, now_ms
 from streamlab.config import StreamingConfig, load_config
+from streamlab.detection import AnalysisResult, Detection
 from streamlab.errors import (
     BufferClosedError,
     CircuitOpenError,
@@ -19,12 +22,20 @@ from streamlab.errors import (
 )
 from streamlab.events import EventBus
 from streamlab.frame import Frame
+from streamlab.framecode import FrameCode
+from streamlab.framecode import burn as burn_framecode
+from streamlab.framecode import read as read_framecode
 from streamlab.manager import TRANSITIONS, StreamState, StreamStateMachine
+from streamlab.probe import ProbeReport, probe
 from streamlab.registry import Registry, Spec
 from streamlab.sources.base import Source, SourceStats, Subscription
+from streamlab.sources.file import FileSource
+from streamlab.sources.open import open_source
+from streamlab.sources.pool import SourcePool
+from streamlab.sources.rtsp import RtspSource
+from streamlab.sources.synthetic import SyntheticScene, SyntheticSource
+from streamlab.sources.url import redact
 from streamlab.strategies.buffering import BufferPolicy, FrameBuffer, buffering
-
-# --- sources (framecode, synthetic, file, rtsp, pool) ---------------------------------
 
 # --- pipeline, analysis, skipping, observability --------------------------------------
 
@@ -34,18 +45,25 @@ __version__ = "0.1.0"
 
 __all__ = [
     "TRANSITIONS",
+    "AnalysisResult",
     "BufferClosedError",
     "BufferPolicy",
     "CircuitOpenError",
     "ConfigError",
+    "Detection",
     "EventBus",
+    "FileSource",
     "Frame",
     "FrameBuffer",
+    "FrameCode",
     "FrameCodeError",
     "NegotiationError",
+    "ProbeReport",
     "Registry",
+    "RtspSource",
     "Source",
     "SourceError",
+    "SourcePool",
     "SourceStats",
     "SourceTimeoutError",
     "Spec",
@@ -55,9 +73,17 @@ __all__ = [
     "StreamingConfig",
     "StreamlabError",
     "Subscription",
+    "SyntheticScene",
+    "SyntheticSource",
+    "TestCamera",
     "UnknownStrategyError",
     "buffering",
+    "burn_framecode",
     "load_config",
     "now",
     "now_ms",
+    "open_source",
+    "probe",
+    "read_framecode",
+    "redact",
 ]
