@@ -61,6 +61,20 @@ class FrameDelivered(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class AnalysisSkipped(Event):
+    """A frame went on without analysis; ``reason`` is ``strategy`` or ``busy``."""
+
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisStarted(Event):
+    seq: int
+    detectors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AnalysisCompleted(Event):
     seq: int
     detector_s: dict[str, float]

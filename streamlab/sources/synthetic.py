@@ -36,10 +36,12 @@ class _Mover:
     vy: float
     colour: tuple[int, int, int]
     ellipse: bool
+    lane: tuple[float, float]
 
 
 class SyntheticScene:
-    """A static textured background with ``objects`` solid shapes bouncing around it.
+    """A static textured background with ``objects`` solid shapes, each bouncing in its own
+    horizontal lane (so ground-truth boxes never overlap).
 
     ``render(seq)`` is a pure function of ``seq`` (and the seed): the same frame and the
     same ground-truth boxes every time. Objects stay clear of the frame-code region.
@@ -66,19 +68,22 @@ class SyntheticScene:
         return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
 
     def _mover(self, rng: np.random.Generator, index: int) -> _Mover:
+        lane_h = (self.height - self._top) / max(self.objects, 1)
+        lane_top = self._top + index * lane_h
         w = int(self.width * rng.uniform(0.08, 0.16))
-        h = int(self.height * rng.uniform(0.12, 0.22))
+        h = min(int(self.height * rng.uniform(0.12, 0.22)), int(lane_h * 0.8))
         speed = self.width * rng.uniform(0.004, 0.010)
-        angle = rng.uniform(0, 2 * math.pi)
+        angle = rng.uniform(-0.4, 0.4) + (math.pi if rng.uniform() < 0.5 else 0.0)
         return _Mover(
             w,
             h,
             x0=float(rng.uniform(0, self.width - w)),
-            y0=float(rng.uniform(self._top, self.height - h)),
+            y0=float(rng.uniform(lane_top, lane_top + lane_h - h)),
             vx=speed * math.cos(angle) or 1.0,
             vy=speed * math.sin(angle) or 1.0,
             colour=COLOURS[index % len(COLOURS)],
             ellipse=index % 2 == 1,
+            lane=(lane_top, lane_top + lane_h),
         )
 
     def boxes(self, seq: int) -> list[Detection]:
@@ -86,7 +91,7 @@ class SyntheticScene:
         out = []
         for m in self._movers:
             x = _bounce(m.x0 + m.vx * seq, 0, self.width - m.w)
-            y = _bounce(m.y0 + m.vy * seq, self._top, self.height - m.h)
+            y = _bounce(m.y0 + m.vy * seq, m.lane[0], m.lane[1] - m.h)
             out.append(Detection("object", int(x), int(y), m.w, m.h))
         return out
 

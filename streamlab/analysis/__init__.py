@@ -1,0 +1,1 @@
+"""Analysis: detectors, the executor-backed engine, and the overlay."""
