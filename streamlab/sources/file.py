@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -39,7 +38,6 @@ class FileSource(Source):
             raise SourceError(f"video file not found: {self.path}")
         super().__init__(name or self.path.name, bus=bus)
         self.realtime, self.loop = realtime, loop
-        self._wake = threading.Event()
         try:
             with av.open(str(self.path)) as container:
                 if not container.streams.video:
@@ -51,9 +49,6 @@ class FileSource(Source):
                 self.stats.nominal_fps = float(rate) if rate else 0.0
         except av.FFmpegError as exc:
             raise SourceError(f"cannot read video file {self.path}: {exc}") from None
-
-    def _interrupt(self) -> None:
-        self._wake.set()
 
     def _run(self) -> None:
         started = now()
@@ -83,7 +78,7 @@ class FileSource(Source):
                 last = t
                 if self.realtime:
                     delay = started + offset + t - now()
-                    if delay > 0 and self._wake.wait(delay):
+                    if delay > 0 and self._stopping.wait(delay):
                         return None
                 frame = Frame.from_av(video, seq=self._next_seq())
                 frame.time_base = (

@@ -7,7 +7,6 @@ reconnect. Credentials in the URL never reach logs, names, errors or metrics.
 
 from __future__ import annotations
 
-import threading
 import time
 from fractions import Fraction
 from typing import Any
@@ -85,7 +84,6 @@ class RtspSource(Source):
         self.backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s)
         self.breaker = CircuitBreaker(self.config.circuit_failures, self.config.circuit_open_s)
         self.last_error: str | None = None
-        self._wake = threading.Event()
 
     @property
     def display_url(self) -> str:
@@ -93,9 +91,6 @@ class RtspSource(Source):
 
     def __repr__(self) -> str:
         return f"RtspSource({self.display_url!r}, state={self.state.state})"
-
-    def _interrupt(self) -> None:
-        self._wake.set()
 
     def _options(self) -> dict[str, str]:
         return {"rtsp_transport": self.config.rtsp_transport, **FAST_START}
@@ -105,7 +100,7 @@ class RtspSource(Source):
         while not self._stopping.is_set():
             if self.breaker.is_open:
                 self.state.to_if_allowed(StreamState.ERROR, "circuit open")
-                if self._wake.wait(self.breaker.remaining_s()):
+                if self._stopping.wait(self.breaker.remaining_s()):
                     return
                 self.state.to_if_allowed(StreamState.CONNECTING, "circuit half-open")
             try:
@@ -133,7 +128,7 @@ class RtspSource(Source):
                 "reconnecting", source=self.display_url, delay_s=round(delay, 3),
                 error=self.last_error,
             )  # fmt: skip
-            if self._wake.wait(delay):
+            if self._stopping.wait(delay):
                 return
             self.state.to_if_allowed(StreamState.CONNECTING, "retry")
 

@@ -7,7 +7,6 @@ endless; ``realtime=0`` renders as fast as the consumer allows.
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from urllib.parse import parse_qs, urlsplit
@@ -190,7 +189,6 @@ class SyntheticSource(Source):
         self.stats.codec = "raw"
         self.stats.nominal_fps = p.fps
         self.time_base = Fraction(1, 90000)
-        self._wake = threading.Event()
 
     @property
     def display_url(self) -> str:
@@ -198,9 +196,6 @@ class SyntheticSource(Source):
 
     def ground_truth(self, seq: int) -> list[Detection]:
         return self.scene.boxes(seq)
-
-    def _interrupt(self) -> None:
-        self._wake.set()
 
     def _run(self) -> None:
         p = self.params
@@ -213,7 +208,7 @@ class SyntheticSource(Source):
                 break
             if p.realtime:
                 delay = started + seq * period - now()
-                if delay > 0 and self._wake.wait(delay):
+                if delay > 0 and self._stopping.wait(delay):
                     break
             image, _ = self.scene.render(seq)
             captured = now()
