@@ -4,6 +4,9 @@ Everything public is here: ``import streamlab as sl``.
 """
 
 # --- sources (framecode, synthetic, file, rtsp, pool) ---------------------------------
+# --- pipeline, analysis, skipping, observability --------------------------------------
+from streamlab.analysis.detectors import Detector, detectors, register_detector
+from streamlab.analysis.engine import AnalysisEngine
 from streamlab.camera.launcher import TestCamera
 from streamlab.clock import now, now_ms
 from streamlab.config import StreamingConfig, load_config
@@ -26,8 +29,13 @@ from streamlab.framecode import FrameCode
 from streamlab.framecode import burn as burn_framecode
 from streamlab.framecode import read as read_framecode
 from streamlab.manager import TRANSITIONS, StreamState, StreamStateMachine
+from streamlab.observe.health import Health, HealthObserver, HealthReport
+from streamlab.observe.logs import configure_logging
+from streamlab.observe.metrics import MetricsObserver
+from streamlab.pipeline import FrameTap, Pipeline
 from streamlab.probe import ProbeReport, probe
 from streamlab.registry import Registry, Spec
+from streamlab.sinks import FrameSink
 from streamlab.sources.base import Source, SourceStats, Subscription
 from streamlab.sources.file import FileSource
 from streamlab.sources.open import open_source
@@ -36,8 +44,7 @@ from streamlab.sources.rtsp import RtspSource
 from streamlab.sources.synthetic import SyntheticScene, SyntheticSource
 from streamlab.sources.url import redact
 from streamlab.strategies.buffering import BufferPolicy, FrameBuffer, buffering
-
-# --- pipeline, analysis, skipping, observability --------------------------------------
+from streamlab.strategies.skipping import AnalysisState, SkipStrategy, skipping
 
 # --- webrtc, quality, codec, server ---------------------------------------------------
 
@@ -45,22 +52,33 @@ __version__ = "0.1.0"
 
 __all__ = [
     "TRANSITIONS",
+    "AnalysisEngine",
     "AnalysisResult",
+    "AnalysisState",
     "BufferClosedError",
     "BufferPolicy",
     "CircuitOpenError",
     "ConfigError",
     "Detection",
+    "Detector",
     "EventBus",
     "FileSource",
     "Frame",
     "FrameBuffer",
     "FrameCode",
     "FrameCodeError",
+    "FrameSink",
+    "FrameTap",
+    "Health",
+    "HealthObserver",
+    "HealthReport",
+    "MetricsObserver",
     "NegotiationError",
+    "Pipeline",
     "ProbeReport",
     "Registry",
     "RtspSource",
+    "SkipStrategy",
     "Source",
     "SourceError",
     "SourcePool",
@@ -79,6 +97,8 @@ __all__ = [
     "UnknownStrategyError",
     "buffering",
     "burn_framecode",
+    "configure_logging",
+    "detectors",
     "load_config",
     "now",
     "now_ms",
@@ -86,4 +106,6 @@ __all__ = [
     "probe",
     "read_framecode",
     "redact",
+    "register_detector",
+    "skipping",
 ]

@@ -1,16 +1,19 @@
-"""Read a source for a while and report what was measured (the engine of ``streamlab probe``)."""
+"""Read a source for a while and report what was measured (the engine of ``streamlab probe``).
+
+The source runs through a real ``Pipeline``, so ``analyze``/``skipping`` report the analysis
+stats (analysed frames, detections, detector ms, analysis lag) next to ``fps``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from streamlab.clock import now
 from streamlab.config import StreamingConfig, load_config
-from streamlab.errors import BufferClosedError, SourceError
-from streamlab.sources.open import open_source
+from streamlab.errors import SourceError
+from streamlab.frame import Frame
 
 _FIRST_FRAME_GRACE_S = 2.0
 
@@ -36,9 +39,30 @@ class ProbeReport:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        extra = data.pop("extra")
-        data.update(extra)
+        data.update(data.pop("extra"))
         return data
+
+
+class _CountingSink:
+    """Counts outgoing frames and their arrival times; signals when enough have come."""
+
+    def __init__(self, wanted: int | None) -> None:
+        self.wanted = wanted
+        self.count = 0
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        self.done = asyncio.Event()
+
+    def offer(self, frame: Frame) -> None:
+        self.count += 1
+        self.last_at = now()
+        if self.first_at is None:
+            self.first_at = self.last_at
+        if self.wanted is not None and self.count >= self.wanted:
+            self.done.set()
+
+    def close(self) -> None:
+        self.done.set()
 
 
 async def probe(
@@ -47,64 +71,87 @@ async def probe(
     frames: int | None = None,
     duration: float | None = None,
     buffering: str = "latest",
+    analyze: list[str] | None = None,
+    skipping: str | None = None,
     config: StreamingConfig | None = None,
     retry: bool = False,
 ) -> ProbeReport:
     """Read ``url`` until ``frames`` frames arrived or ``duration`` seconds passed.
 
-    Without ``retry`` a source that cannot connect fails at once with a SourceError; with it
-    the source keeps reconnecting until the time is up.
+    Without ``retry`` a source that cannot connect fails at once with a SourceError; with
+    it the source keeps reconnecting until the time is up.
     """
+    from streamlab.pipeline import Pipeline
+
     if frames is None and duration is None:
         frames = 100
     if frames is not None and frames < 1:
         raise SourceError("--frames must be at least 1")
     if duration is not None and duration <= 0:
         raise SourceError("--duration must be positive")
-    config = config or load_config()
-    source = open_source(url, config=config, realtime=True)
+    changes: dict[str, Any] = {"buffering": buffering}
+    if analyze is not None:
+        changes["analyze"] = analyze
+    if skipping is not None:
+        changes["skipping"] = skipping
+    base = config or load_config()
+    config = load_config(**{**base.model_dump(), **changes})
+    pipeline = Pipeline(url, config=config)
+    source = pipeline.source
     if hasattr(source, "retry"):
         source.retry = retry
-    subscription = source.subscribe(buffering)
-    report = ProbeReport(url=source.display_url)
-    deadline = None if duration is None else now() + duration
-    limit = deadline or now() + config.rtsp_timeout_ms / 1000.0 + _FIRST_FRAME_GRACE_S
+    sink = _CountingSink(frames)
+    pipeline.add_sink(sink)
     started = now()
-    first_at = last_at = None
-    count = 0
-    source.start()
+    limit = (
+        duration if duration is not None else config.rtsp_timeout_ms / 1000 + _FIRST_FRAME_GRACE_S
+    )
+    await pipeline.start()
     try:
-        while frames is None or count < frames:
-            remaining = (deadline if deadline else limit) - now()
+        ended = asyncio.ensure_future(pipeline.wait())
+        waiting = asyncio.ensure_future(sink.done.wait())
+        deadline = started + limit
+        while not waiting.done() and not ended.done():
+            remaining = deadline - now()
             if remaining <= 0:
                 break
-            try:
-                frame = await asyncio.wait_for(subscription.get(), remaining)
-            except (TimeoutError, BufferClosedError):
-                break
-            count += 1
-            last_at = now()
-            if first_at is None:
-                first_at = last_at
-                if deadline is None:
-                    limit = float("inf")
-            del frame
+            await asyncio.wait({waiting, ended}, timeout=min(remaining, 0.25),
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            if duration is None and sink.first_at is not None:
+                deadline = float("inf")  # connected: now wait for the frame count
+        for task in (waiting, ended):
+            task.cancel()
+        stats = pipeline.stats()
     finally:
-        await asyncio.get_running_loop().run_in_executor(None, source.stop)
-    stats = source.stats
-    report.width, report.height, report.codec = stats.width, stats.height, stats.codec
-    report.frames = count
-    report.first_frame_s = None if first_at is None else round(first_at - started, 4)
-    if first_at is not None and last_at is not None and count > 1 and last_at > first_at:
-        report.fps = round((count - 1) / (last_at - first_at), 2)
-    report.max_gap_s = round(stats.max_gap_s, 4)
-    report.reconnects, report.stalls = stats.reconnects, stats.stalls
-    report.dropped = subscription.stats.dropped
+        await pipeline.stop()
+    report = _report(source.display_url, source.stats, sink, stats, started)
     report.state = str(source.state.state)
-    if stats.errors:
-        report.error = stats.errors[-1]
-    if count == 0:
-        with contextlib.suppress(Exception):
-            source.stop()
+    if analyze:
+        report.extra = {
+            "analysed": stats["analysed"],
+            "detections": stats["detections"],
+            "detector_ms": stats["detector_ms"],
+            "analysis_lag_frames": stats["analysis_lag_frames"],
+            "analysis_lag_ms": stats["analysis_lag_ms"],
+            "skipped": stats["skipped"] + stats["busy_skips"],
+            "skipping": stats["skipping"],
+        }
+    if sink.count == 0:
         raise SourceError(report.error or f"no frames from {source.display_url}")
+    return report
+
+
+def _report(
+    url: str, source: Any, sink: _CountingSink, stats: dict[str, Any], started: float
+) -> ProbeReport:
+    report = ProbeReport(url=url, width=source.width, height=source.height, codec=source.codec)
+    report.frames = sink.count
+    if sink.first_at is not None:
+        report.first_frame_s = round(sink.first_at - started, 4)
+        if sink.last_at is not None and sink.count > 1 and sink.last_at > sink.first_at:
+            report.fps = round((sink.count - 1) / (sink.last_at - sink.first_at), 2)
+    report.max_gap_s = round(source.max_gap_s, 4)
+    report.reconnects, report.stalls = source.reconnects, source.stalls
+    report.dropped = stats["dropped_buffer"]
+    report.error = source.errors[-1] if source.errors else None
     return report

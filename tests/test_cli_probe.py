@@ -45,6 +45,19 @@ def test_probe_synthetic_with_duration_and_buffering() -> None:
     assert report["codec"] == "raw"
 
 
+def test_probe_reports_analysis_stats() -> None:
+    done = run("probe", "synthetic://?size=320x240&fps=30", "--frames", "40", "--json",
+               "--analyze", "motion,people", "--skipping", "every_nth:2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["frames"] == 40
+    assert 15 <= report["analysed"] <= 21
+    assert report["skipping"] == "every_nth:2"
+    assert set(report["detector_ms"]) == {"motion", "people"}
+    assert report["detections"] > 0
+    assert report["analysis_lag_frames"] is not None and report["analysis_lag_frames"] >= 0
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -54,6 +67,8 @@ def test_probe_synthetic_with_duration_and_buffering() -> None:
         (("probe", "/no/such/file.mp4"), "not found"),
         (("probe", "synthetic://", "--buffering", "bogus"), "unknown buffering strategy"),
         (("probe", "synthetic://", "--frames", "0"), "at least 1"),
+        (("probe", "synthetic://", "--analyze", "cats"), "unknown detector 'cats'"),
+        (("probe", "synthetic://", "--skipping", "every_nth:0"), "every_nth"),
     ],
 )
 def test_probe_errors_are_one_line(args: tuple[str, ...], needle: str) -> None:

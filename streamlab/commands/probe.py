@@ -17,6 +17,8 @@ def add_parser(subparsers: Any) -> None:
     limit.add_argument("--frames", type=int, help="stop after N frames (default 100)")
     limit.add_argument("--duration", type=float, help="stop after S seconds")
     parser.add_argument("--buffering", default="latest", help="buffering strategy spec")
+    parser.add_argument("--analyze", help="detectors to run, e.g. people,motion")
+    parser.add_argument("--skipping", help="skipping strategy spec, e.g. every_nth:3")
     parser.add_argument("--retry", action="store_true", help="keep reconnecting until time is up")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     parser.set_defaults(run=run)
@@ -25,13 +27,16 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from streamlab.probe import probe
 
-    config = load_config(buffering=args.buffering)
+    analyze = [n.strip() for n in args.analyze.split(",") if n.strip()] if args.analyze else None
+    config = load_config(buffering=args.buffering, skipping=args.skipping, analyze=analyze)
     report = asyncio.run(
         probe(
             args.url,
             frames=args.frames,
             duration=args.duration,
             buffering=config.buffering,
+            analyze=analyze,
+            skipping=args.skipping,
             config=config,
             retry=args.retry,
         )

@@ -183,6 +183,7 @@ class SyntheticSource(Source):
         self, url: str = "synthetic://", *, bus: EventBus | None = None, name: str | None = None
     ) -> None:
         self.params = SyntheticParams.from_url(url)
+        self.url = url
         super().__init__(name or url, bus=bus)
         p = self.params
         self.scene = SyntheticScene(p.width, p.height, objects=p.objects, seed=p.seed)
@@ -192,7 +193,7 @@ class SyntheticSource(Source):
 
     @property
     def display_url(self) -> str:
-        return self.name
+        return self.url
 
     def ground_truth(self, seq: int) -> list[Detection]:
         return self.scene.boxes(seq)
