@@ -1,0 +1,41 @@
+"""Codec strategies: how frames reach viewers — transcoded once (vp8, h264) or passed through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streamlab.registry import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class CodecStrategy:
+    """``mime`` is what WebRTC negotiates; ``encoder`` the PyAV encoder (None: passthrough)."""
+
+    name: str
+    mime: str
+    encoder: str | None
+
+    @property
+    def passthrough(self) -> bool:
+        return self.encoder is None
+
+
+codecs: Registry[CodecStrategy] = Registry("codec")
+
+
+@codecs.register("vp8")
+def vp8() -> CodecStrategy:
+    """Transcode to VP8 once per stream (libvpx realtime)."""
+    return CodecStrategy("vp8", "video/VP8", "libvpx")
+
+
+@codecs.register("h264")
+def h264() -> CodecStrategy:
+    """Transcode to H.264 constrained baseline once per stream (libx264 zerolatency)."""
+    return CodecStrategy("h264", "video/H264", "libx264")
+
+
+@codecs.register("passthrough")
+def passthrough() -> CodecStrategy:
+    """Forward the camera's own H.264 access units; no re-encode."""
+    return CodecStrategy("passthrough", "video/H264", None)

@@ -1,0 +1,137 @@
+"""A WHEP client on aiortc: for tests, benchmarks and notebooks (``await WhepClient(url)``).
+
+It receives decoded frames, reads their frame codes (end-to-end latency) and the analysis
+messages from the data channel. All on loopback unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+import aiohttp
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from streamlab import framecode
+from streamlab.clock import now_ms
+from streamlab.errors import NegotiationError
+from streamlab.webrtc.ice import local_addresses
+
+
+@dataclass
+class Received:
+    """What a client measured."""
+
+    frames: int = 0
+    codes: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)
+    sizes: set[tuple[int, int]] = field(default_factory=set)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+class WhepClient:
+    """Connects to ``POST url`` (a WHEP endpoint) and receives the stream."""
+
+    def __init__(
+        self, url: str, *, token: str | None = None, addresses: tuple[str, ...] = ("127.0.0.1",)
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.addresses = addresses
+        self.pc: RTCPeerConnection | None = None
+        self.location: str | None = None
+        self.received = Received()
+        self.codec: str | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._track: Any = None
+
+    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+        headers = {}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    async def connect(self, *, read_codes: bool = True) -> WhepClient:
+        with local_addresses(self.addresses):
+            pc = self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            pc.addTransceiver("video", direction="recvonly")
+            channel = pc.createDataChannel("analysis")
+
+            @channel.on("message")
+            def on_message(message: str) -> None:
+                if len(self.received.messages) < 10_000:
+                    self.received.messages.append(json.loads(message))
+
+            @pc.on("track")
+            def on_track(track: Any) -> None:
+                self._track = track
+
+            await pc.setLocalDescription(await pc.createOffer())
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                self.url, data=pc.localDescription.sdp, headers=self._headers("application/sdp")
+            ) as response,
+        ):
+            body = await response.text()
+            if response.status != 201:
+                await self.close()
+                raise NegotiationError(f"WHEP offer refused: {response.status} {body.strip()}")
+            self.location = urljoin(self.url, response.headers["Location"])
+        await pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
+        for transceiver in pc.getTransceivers():
+            if transceiver.receiver and transceiver._codecs:
+                self.codec = transceiver._codecs[0].mimeType
+        self._reader = asyncio.create_task(self._read(read_codes))
+        return self
+
+    async def _read(self, read_codes: bool) -> None:
+        while self._track is None:
+            await asyncio.sleep(0.01)
+        received = self.received
+        while True:
+            try:
+                frame = await self._track.recv()
+            except MediaStreamError:
+                return
+            received.frames += 1
+            received.sizes.add((frame.width, frame.height))
+            if read_codes:
+                code = framecode.try_read(frame.to_ndarray(format="bgr24"))
+                if code is not None:
+                    received.codes += 1
+                    received.seqs.append(code.seq)
+                    received.latencies_ms.append(now_ms() - code.captured_ms)
+
+    async def wait_frames(self, count: int, timeout: float = 30.0) -> Received:
+        async def enough() -> None:
+            while self.received.frames < count:
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(enough(), timeout)
+        return self.received
+
+    async def close(self, *, delete: bool = True) -> int | None:
+        """Close the peer connection; with ``delete`` also DELETE the WHEP session."""
+        status = None
+        if delete and self.location:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.delete(self.location, headers=self._headers()) as response,
+            ):
+                status = response.status
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self.pc is not None:
+            await self.pc.close()
+        return status

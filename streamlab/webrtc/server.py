@@ -1,0 +1,277 @@
+"""The HTTP side: viewer page, WHEP, stream API, Prometheus metrics and health.
+
+``Server`` runs in any asyncio loop (a notebook's included): add streams, ``await start()``,
+open ``server.url``; ``await stop()`` releases every peer connection, pipeline and socket.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import Gauge
+
+from streamlab.config import StreamingConfig, load_config, updated
+from streamlab.errors import ConfigError, NegotiationError, StreamlabError
+from streamlab.observe.health import Health, HealthObserver
+from streamlab.observe.metrics import CONTENT_TYPE, MetricsObserver
+from streamlab.pipeline import Pipeline
+from streamlab.sources.url import default_name
+from streamlab.strategies.codec import codecs
+from streamlab.webrtc.fanout import Fanout
+from streamlab.webrtc.session import Session, answer_offer, close_all
+
+log = structlog.get_logger("streamlab.server")
+STATIC = Path(__file__).with_name("static")
+SDP = "application/sdp"
+
+
+@dataclass(eq=False)
+class Stream:
+    """One served stream: its pipeline, its fan-out and its health."""
+
+    name: str
+    pipeline: Pipeline
+    fanout: Fanout
+    health: HealthObserver
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "health": self.health.report().to_dict(),
+            "pipeline": self.pipeline.stats(),
+            "delivery": self.fanout.stats(),
+            "whep": f"/whep/{self.name}",
+        }
+
+
+class Server:
+    """Serves one or more analysed streams over WebRTC (WHEP) with a viewer page."""
+
+    def __init__(self, config: StreamingConfig | None = None) -> None:
+        self.config = config or load_config()
+        self.metrics = MetricsObserver()
+        self.viewers_gauge = Gauge("streamlab_viewers", "Connected WebRTC viewers", ["stream"],
+                                   registry=self.metrics.registry)  # fmt: skip
+        self.streams: dict[str, Stream] = {}
+        self.sessions: dict[str, Session] = {}
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    # -- streams -----------------------------------------------------------------------
+
+    def add_stream(self, source: str, *, name: str | None = None, **settings: Any) -> Stream:
+        """Serve ``source`` as ``name``; ``settings`` override config (codec, quality, analyze)."""
+        config = updated(self.config, **settings) if settings else self.config
+        name = name or default_name(source)
+        if not name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"stream name must be letters, digits, - or _, got {name!r}")
+        if name in self.streams:
+            raise ConfigError(f"a stream named {name!r} is already served")
+        codec = codecs.create(config.codec)
+        if codec.passthrough and not source.startswith(("rtsp://", "rtsps://")):
+            raise ConfigError("codec passthrough needs an H.264 RTSP camera source (rtsp://...)")
+        pipeline = Pipeline(source, config=config, name=name)
+        fanout = Fanout(name, config, pipeline.bus)
+        pipeline.add_sink(fanout)
+        self.metrics.attach(pipeline.bus)
+        expected = pipeline.source.stats.nominal_fps or 30.0
+        health = HealthObserver(pipeline.bus, name, expected_fps=expected,
+                                lag_budget_s=config.analysis_lag_budget_ms / 1000)  # fmt: skip
+        stream = Stream(name, pipeline, fanout, health)
+        self.streams[name] = stream
+        return stream
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}/"
+
+    async def start(self) -> Server:
+        """Start every pipeline and listen. Raises ConfigError for an unsafe bind."""
+        self._check_bind()
+        for stream in self.streams.values():
+            await stream.pipeline.start()
+        app = self.app()
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self.stop()
+            raise ConfigError(f"cannot listen on {self.config.host}:{self.config.port}: "
+                              f"{exc.strerror or exc}") from None  # fmt: skip
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+        log.info("serving", url=self.url, streams=list(self.streams))
+        return self
+
+    async def stop(self) -> None:
+        """Close every session, stop every pipeline, stop listening. Idempotent."""
+        await close_all(list(self.sessions.values()))
+        self.sessions.clear()
+        for stream in self.streams.values():
+            stream.fanout.close()
+            await stream.pipeline.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Server:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _check_bind(self) -> None:
+        host = self.config.host
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback and not self.config.auth_token and not self.config.allow_public_bind:
+            raise ConfigError(
+                f"refusing to serve on {host} without STREAMING_AUTH_TOKEN "
+                "(set a token, or STREAMING_ALLOW_PUBLIC_BIND=true to accept the risk)"
+            )
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.max_body_bytes,
+                              middlewares=[self._errors])  # fmt: skip
+        app.router.add_get("/", self._index)
+        app.router.add_static("/static/", STATIC)
+        app.router.add_get("/api/streams", self._api_streams)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_post("/whep/{name}", self._whep_offer)
+        app.router.add_route("OPTIONS", "/whep/{name}", self._whep_options)
+        app.router.add_delete("/whep/{name}/{session}", self._whep_delete)
+        app.router.add_patch("/whep/{name}/{session}", self._whep_patch)
+        return app
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        except web.HTTPException:
+            raise
+        except NegotiationError as exc:
+            return _text(400, str(exc))
+        except StreamlabError as exc:
+            return _text(400, str(exc))
+        except Exception as exc:
+            log.error("request_failed", path=request.path, error=repr(exc))
+            return _text(500, "internal error")
+
+    def _authorize(self, request: web.Request) -> None:
+        token = self.config.auth_token
+        if not token:
+            return
+        header = request.headers.get("Authorization", "")
+        given = header[7:] if header.startswith("Bearer ") else ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise web.HTTPUnauthorized(text="missing or wrong bearer token",
+                                       headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+
+    def _stream(self, request: web.Request) -> Stream:
+        name = request.match_info["name"]
+        stream = self.streams.get(name)
+        if stream is None:
+            raise web.HTTPNotFound(text=f"no stream named {name!r}")
+        return stream
+
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "index.html")
+
+    async def _api_streams(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        body = {"streams": [s.info() for s in self.streams.values()]}
+        return web.json_response(body, dumps=lambda d: json.dumps(d, default=str))
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        for name, stream in self.streams.items():
+            self.viewers_gauge.labels(name).set(len(stream.fanout.viewers))
+        return web.Response(body=self.metrics.render().encode(),
+                            headers={"Content-Type": CONTENT_TYPE})  # fmt: skip
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        reports = [s.health.report() for s in self.streams.values()]
+        worst = Health.HEALTHY
+        for report in reports:
+            if report.status is Health.UNHEALTHY:
+                worst = Health.UNHEALTHY
+            elif report.status is Health.DEGRADED and worst is Health.HEALTHY:
+                worst = Health.DEGRADED
+        body = {"status": str(worst), "streams": [r.to_dict() for r in reports]}
+        return web.json_response(body, status=503 if worst is Health.UNHEALTHY else 200)
+
+    async def _whep_options(self, request: web.Request) -> web.Response:
+        self._stream(request)
+        return web.Response(status=204, headers={"Accept-Post": SDP})
+
+    async def _whep_offer(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        stream = self._stream(request)
+        if request.content_type != SDP:
+            raise web.HTTPUnsupportedMediaType(
+                text=f"WHEP offers must be Content-Type: {SDP}, got {request.content_type!r}"
+            )
+        if request.content_length and request.content_length > self.config.max_body_bytes:
+            raise web.HTTPRequestEntityTooLarge(max_size=self.config.max_body_bytes,
+                                                actual_size=request.content_length)  # fmt: skip
+        if len(stream.fanout.viewers) >= self.config.max_viewers:
+            raise web.HTTPServiceUnavailable(
+                text=f"stream {stream.name!r} has its maximum of {self.config.max_viewers} viewers",
+                headers={"Retry-After": "5"},
+            )
+        try:
+            offer = await request.text()
+        except UnicodeDecodeError:
+            raise web.HTTPBadRequest(text="the offer is not UTF-8 text") from None
+        if not offer.strip().startswith("v=0"):
+            raise NegotiationError("invalid SDP offer: it must start with v=0")
+        session, answer = await answer_offer(stream.fanout, offer, self.config,
+                                             on_close=self._forget)  # fmt: skip
+        self.sessions[session.id] = session
+        location = f"/whep/{stream.name}/{session.id}"
+        return web.Response(status=201, text=answer, content_type=SDP,
+                            headers={"Location": location, "ETag": f'"{session.id}"'})  # fmt: skip
+
+    def _forget(self, session: Session) -> None:
+        self.sessions.pop(session.id, None)
+
+    async def _whep_delete(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        stream = self._stream(request)
+        session = self.sessions.get(request.match_info["session"])
+        if session is None or session.stream != stream.name:
+            raise web.HTTPNotFound(text="no such WHEP session")
+        self.sessions.pop(session.id, None)
+        await session.close()
+        return web.Response(status=200, text="closed")
+
+    async def _whep_patch(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        raise web.HTTPMethodNotAllowed(
+            "PATCH",
+            ["DELETE"],
+            text="trickle ICE is not supported: send all candidates in the offer",
+        )
+
+
+def _text(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=message)

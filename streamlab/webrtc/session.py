@@ -1,0 +1,116 @@
+"""Answer one viewer's SDP offer: a peer connection fed by the stream's fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass, field
+
+import structlog
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+
+from streamlab.clock import now
+from streamlab.config import StreamingConfig
+from streamlab.errors import NegotiationError
+from streamlab.webrtc.fanout import Fanout, Viewer
+from streamlab.webrtc.ice import (
+    allowed_networks,
+    filter_candidates,
+    host_addresses_for,
+    local_addresses,
+    rtc_configuration,
+)
+
+log = structlog.get_logger("streamlab.webrtc")
+
+
+@dataclass(eq=False)
+class Session:
+    """A viewer's peer connection; ``close()`` releases everything it holds."""
+
+    id: str
+    stream: str
+    pc: RTCPeerConnection
+    viewer: Viewer
+    fanout: Fanout
+    created_at: float = field(default_factory=now)
+    closed: bool = False
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.fanout.remove_viewer(self.id)
+        with contextlib.suppress(Exception):
+            await self.pc.close()
+
+
+def _preferences(mime: str) -> list[RTCRtpCodecCapability]:
+    capabilities = RTCRtpSender.getCapabilities("video").codecs
+    chosen = [c for c in capabilities if c.mimeType.lower() == mime.lower()]
+    if mime.lower() == "video/h264":
+        chosen.sort(key=lambda c: (c.parameters or {}).get("packetization-mode") != "1")
+    return chosen
+
+
+async def answer_offer(
+    fanout: Fanout, offer_sdp: str, config: StreamingConfig, on_close: object = None
+) -> tuple[Session, str]:
+    """Build the peer connection for ``offer_sdp`` and return it with the answer SDP.
+
+    Raises NegotiationError (never anything else) when the offer cannot be answered.
+    """
+    if "m=video" not in offer_sdp:
+        raise NegotiationError("the offer has no video section (m=video)")
+    sdp, dropped = filter_candidates(offer_sdp, allowed_networks(config))
+    session_id = uuid.uuid4().hex
+    with local_addresses(host_addresses_for(config)):
+        pc = RTCPeerConnection(rtc_configuration(config))
+        viewer = fanout.add_viewer(session_id)
+        session = Session(session_id, fanout.stream, pc, viewer, fanout)
+        try:
+            transceiver = pc.addTransceiver(viewer.track, direction="sendonly")
+            transceiver.setCodecPreferences(_preferences(fanout.codec.mime))
+            transceiver.sender._send_keyframe = fanout.request_keyframe  # type: ignore[method-assign]
+
+            @pc.on("datachannel")
+            def on_datachannel(channel: object) -> None:
+                viewer.channel = channel
+
+            @pc.on("connectionstatechange")
+            async def on_state() -> None:
+                if pc.connectionState in ("failed", "closed"):
+                    await session.close()
+                    if callable(on_close):
+                        on_close(session)
+
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+            except Exception as exc:  # aiortc raises many types for a bad offer
+                raise NegotiationError(_negotiation_message(exc, fanout.codec.mime)) from None
+            try:
+                answer = await pc.createAnswer()
+                await pc.setLocalDescription(answer)
+            except Exception as exc:
+                raise NegotiationError(f"cannot answer the offer: {exc}") from None
+        except BaseException:
+            await session.close()
+            raise
+    if dropped:
+        log.info("remote_candidates_ignored", stream=fanout.stream, count=dropped)
+    log.info("viewer_joined", stream=fanout.stream, session=session_id,
+             viewers=len(fanout.viewers))  # fmt: skip
+    return session, pc.localDescription.sdp
+
+
+def _negotiation_message(exc: Exception, mime: str) -> str:
+    text = str(exc) or type(exc).__name__
+    if "send parameters" in text:
+        return f"the offer has no codec this stream can send (needs {mime})"
+    return f"invalid SDP offer: {text}"
+
+
+async def close_all(sessions: list[Session]) -> None:
+    await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
