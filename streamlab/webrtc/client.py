@@ -50,6 +50,8 @@ class WhepClient:
         self.codec: str | None = None
         self._reader: asyncio.Task[None] | None = None
         self._track: Any = None
+        self._track_ready = asyncio.Event()
+        self._progress = asyncio.Event()
 
     def _headers(self, content_type: str | None = None) -> dict[str, str]:
         headers = {}
@@ -73,6 +75,7 @@ class WhepClient:
             @pc.on("track")
             def on_track(track: Any) -> None:
                 self._track = track
+                self._track_ready.set()
 
             await pc.setLocalDescription(await pc.createOffer())
         async with (
@@ -94,8 +97,7 @@ class WhepClient:
         return self
 
     async def _read(self, read_codes: bool) -> None:
-        while self._track is None:
-            await asyncio.sleep(0.01)
+        await self._track_ready.wait()
         received = self.received
         while True:
             try:
@@ -103,6 +105,7 @@ class WhepClient:
             except MediaStreamError:
                 return
             received.frames += 1
+            self._progress.set()
             received.sizes.add((frame.width, frame.height))
             if read_codes:
                 code = framecode.try_read(frame.to_ndarray(format="bgr24"))
@@ -111,12 +114,15 @@ class WhepClient:
                     received.seqs.append(code.seq)
                     received.latencies_ms.append(now_ms() - code.captured_ms)
 
-    async def wait_frames(self, count: int, timeout: float = 30.0) -> Received:
+    async def wait_frames(self, count: int, within_s: float = 30.0) -> Received:
+        """Until ``count`` frames have arrived in all (TimeoutError after ``within_s``)."""
+
         async def enough() -> None:
             while self.received.frames < count:
-                await asyncio.sleep(0.02)
+                self._progress.clear()
+                await self._progress.wait()
 
-        await asyncio.wait_for(enough(), timeout)
+        await asyncio.wait_for(enough(), within_s)
         return self.received
 
     async def close(self, *, delete: bool = True) -> int | None:

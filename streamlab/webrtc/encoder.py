@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from fractions import Fraction
+from typing import Any
 
 import av
 import cv2
@@ -30,14 +31,14 @@ class SharedEncoder:
         self.encoder = encoder
         self.level: Level | None = None
         self.size: tuple[int, int] | None = None
-        self._context: av.VideoCodecContext | None = None
+        self._context: Any = None
         self._scaled: np.ndarray | None = None
         self.frames = 0
         self.keyframes = 0
         self.last_encode_s = 0.0
 
-    def _open(self, level: Level, size: tuple[int, int]) -> av.VideoCodecContext:
-        context = av.CodecContext.create(self.encoder, "w")
+    def _open(self, level: Level, size: tuple[int, int]) -> Any:
+        context: Any = av.CodecContext.create(self.encoder, "w")
         context.width, context.height = size
         context.pix_fmt = "yuv420p"
         context.time_base = TIME_BASE

@@ -114,7 +114,7 @@ class Fanout:
     def _pts(self, frame: Frame) -> int:
         if self._t0 is None:
             self._t0 = frame.captured_at
-        return int(round((frame.captured_at - self._t0) * 90000))
+        return round((frame.captured_at - self._t0) * 90000)
 
     def _start_encode(self, frame: Frame) -> None:
         assert self.encoder is not None

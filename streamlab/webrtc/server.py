@@ -111,7 +111,8 @@ class Server:
             await self.stop()
             raise ConfigError(f"cannot listen on {self.config.host}:{self.config.port}: "
                               f"{exc.strerror or exc}") from None  # fmt: skip
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.config.port
         log.info("serving", url=self.url, streams=list(self.streams))
         return self
@@ -151,6 +152,7 @@ class Server:
         app = web.Application(client_max_size=self.config.max_body_bytes,
                               middlewares=[self._errors])  # fmt: skip
         app.router.add_get("/", self._index)
+        app.router.add_get("/favicon.ico", lambda _: web.Response(status=204))
         app.router.add_static("/static/", STATIC)
         app.router.add_get("/api/streams", self._api_streams)
         app.router.add_get("/metrics", self._metrics)

@@ -44,7 +44,7 @@ class ViewerTrack(MediaStreamTrack):
         self.queue.put_nowait(packets)
         return True
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:
         while not self._pending:
             if self.readyState != "live":
                 raise MediaStreamError

@@ -1,0 +1,60 @@
+"""``streamlab serve``: serve analysed streams over WebRTC (WHEP) with a viewer page."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from typing import Any
+
+from streamlab.config import load_config
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("serve", help="serve streams to browsers over WebRTC (WHEP)")
+    parser.add_argument("--source", action="append", required=True,
+                        help="rtsp://..., synthetic://... or a file; repeat for several")  # fmt: skip
+    parser.add_argument("--name", action="append", default=[],
+                        help="stream name, one per --source (default: from the URL)")  # fmt: skip
+    parser.add_argument("--codec", help="vp8 | h264 | passthrough (default vp8)")
+    parser.add_argument("--quality", help="fixed:640x360 | aimd | bandwidth ...")
+    parser.add_argument("--analyze", help="detectors, e.g. motion,people")
+    parser.add_argument("--skipping", help="skipping strategy, e.g. every_nth:3")
+    parser.add_argument("--buffering", help="buffering strategy, e.g. latest")
+    parser.add_argument("--host", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default 8080; 0 = any free port)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from streamlab.webrtc.server import Server
+
+    analyze = [n.strip() for n in args.analyze.split(",") if n.strip()] if args.analyze else None
+    config = load_config(codec=args.codec, quality=args.quality, analyze=analyze,
+                         skipping=args.skipping, buffering=args.buffering, host=args.host,
+                         port=args.port)  # fmt: skip
+    if len(args.name) > len(args.source):
+        raise SystemExit("streamlab serve: error: more --name than --source")
+    server = Server(config)
+    for index, source in enumerate(args.source):
+        name = args.name[index] if index < len(args.name) else None
+        server.add_stream(source, name=name)
+    return asyncio.run(_serve(server))
+
+
+async def _serve(server: Any) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    try:
+        names = ", ".join(server.streams)
+        print(f"streamlab: serving {names}", flush=True)
+        print(f"viewer: {server.url}", flush=True)
+        for name in server.streams:
+            print(f"whep: {server.url}whep/{name}", flush=True)
+        await stop.wait()
+    finally:
+        await server.stop()
+    return 0
