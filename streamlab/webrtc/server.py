@@ -152,7 +152,7 @@ class Server:
         app = web.Application(client_max_size=self.config.max_body_bytes,
                               middlewares=[self._errors])  # fmt: skip
         app.router.add_get("/", self._index)
-        app.router.add_get("/favicon.ico", lambda _: web.Response(status=204))
+        app.router.add_get("/favicon.ico", self._no_content)
         app.router.add_static("/static/", STATIC)
         app.router.add_get("/api/streams", self._api_streams)
         app.router.add_get("/metrics", self._metrics)
@@ -194,6 +194,9 @@ class Server:
         if stream is None:
             raise web.HTTPNotFound(text=f"no stream named {name!r}")
         return stream
+
+    async def _no_content(self, request: web.Request) -> web.Response:
+        return web.Response(status=204)
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / "index.html")
