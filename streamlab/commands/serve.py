@@ -14,10 +14,14 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "serve", help="serve streams to browsers over WebRTC (WHEP)"
     )
-    parser.add_argument("--source", action="append", required=True,
-                        help="rtsp://..., synthetic://... or a file; repeat for several")  # fmt: skip
-    parser.add_argument("--name", action="append", default=[],
-                        help="stream name, one per --source (default: from the URL)")  # fmt: skip
+    parser.add_argument(
+        "--source", action="append", required=True,
+        help="rtsp://..., synthetic://... or a file; repeat for several",
+    )  # fmt: skip
+    parser.add_argument(
+        "--name", action="append", default=[],
+        help="stream name, one per --source (default: from the URL)",
+    )  # fmt: skip
     parser.add_argument("--codec", help="vp8 | h264 | passthrough (default vp8)")
     parser.add_argument("--quality", help="fixed:640x360 | aimd | bandwidth ...")
     parser.add_argument("--analyze", help="detectors, e.g. motion,people")
