@@ -61,6 +61,9 @@ class StreamingConfig(BaseSettings):
     max_viewers: int = Field(16, ge=1, le=1000, description="viewers per stream")
     max_body_bytes: int = Field(65536, ge=1024, le=1048576, description="largest request body")
     viewer_queue: int = Field(4, ge=1, le=120, description="per-viewer queue (frames)")
+    viewer_connect_timeout_s: float = Field(
+        15.0, ge=0.5, le=300, description="close a viewer not connected by then"
+    )
     stun_servers: list[str] = Field(default_factory=list, description="stun: URLs")
     turn_servers: list[str] = Field(default_factory=list, description="turn: URLs")
     ice_host_addresses: list[str] = Field(default_factory=list, description="local ICE addresses")

@@ -11,9 +11,7 @@ from streamlab.config import load_config
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "serve", help="serve streams to browsers over WebRTC (WHEP)"
-    )
+    parser = subparsers.add_parser("serve", help="serve streams to browsers over WebRTC (WHEP)")
     parser.add_argument(
         "--source", action="append", required=True,
         help="rtsp://..., synthetic://... or a file; repeat for several",

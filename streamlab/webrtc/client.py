@@ -21,6 +21,7 @@ from streamlab import framecode
 from streamlab.clock import now_ms
 from streamlab.errors import NegotiationError
 from streamlab.webrtc.ice import local_addresses
+from streamlab.webrtc.peer import close_peer
 
 
 @dataclass
@@ -139,5 +140,5 @@ class WhepClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         if self.pc is not None:
-            await self.pc.close()
+            await close_peer(self.pc)
         return status

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from streamlab.webrtc.ice import (
     local_addresses,
     rtc_configuration,
 )
+from streamlab.webrtc.peer import close_peer
 
 log = structlog.get_logger("streamlab.webrtc")
 
@@ -43,8 +43,7 @@ class Session:
             return
         self.closed = True
         self.fanout.remove_viewer(self.id)
-        with contextlib.suppress(Exception):
-            await self.pc.close()
+        await close_peer(self.pc)
 
 
 def _preferences(mime: str) -> list[RTCRtpCodecCapability]:
@@ -98,6 +97,14 @@ async def answer_offer(
         except BaseException:
             await session.close()
             raise
+
+    def give_up_if_not_connected() -> None:
+        if not session.closed and pc.connectionState != "connected":
+            log.info("viewer_never_connected", stream=fanout.stream, session=session_id)
+            task = asyncio.ensure_future(session.close())
+            task.add_done_callback(lambda _: on_close(session) if callable(on_close) else None)
+
+    asyncio.get_running_loop().call_later(config.viewer_connect_timeout_s, give_up_if_not_connected)
     if dropped:
         log.info("remote_candidates_ignored", stream=fanout.stream, count=dropped)
     log.info("viewer_joined", stream=fanout.stream, session=session_id,
