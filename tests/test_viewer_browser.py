@@ -1,0 +1,89 @@
+"""The viewer page in real headless Chromium: WHEP playback, fps, overlay, latency, reload."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from streamlab.camera.launcher import free_port
+
+pytestmark = pytest.mark.browser
+SYNTHETIC = "synthetic://?size=640x480&fps=30&objects=3"
+
+
+@pytest.fixture
+def serve() -> Iterator[object]:
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(source: str, codec: str) -> str:
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlab.cli", "serve", "--source", source, "--name", "cam",
+             "--codec", codec, "--analyze", "motion", "--port", str(port)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        processes.append(process)
+        assert process.stdout is not None
+        for _ in range(5):
+            line = process.stdout.readline()
+            if line.startswith("viewer: "):
+                return line.split(" ", 1)[1].strip()
+        raise AssertionError("streamlab serve did not print its viewer URL")
+
+    yield start
+    for process in processes:
+        process.terminate()
+        assert process.wait(20) == 0
+
+
+def measure(page, seconds: float = 3.0) -> dict:  # type: ignore[no-untyped-def]
+    """Decoded fps from getStats() over ``seconds`` plus the page's own figures."""
+    page.wait_for_function("window.streamlab && window.streamlab.stats.framesDecoded > 10",
+                           timeout=20_000)  # fmt: skip
+    first = page.evaluate("window.streamlab.stats.framesDecoded")
+    started = time.monotonic()
+    time.sleep(seconds)
+    state = page.evaluate("JSON.parse(JSON.stringify(window.streamlab))")
+    elapsed = time.monotonic() - started
+    state["decoded_fps"] = (state["stats"]["framesDecoded"] - first) / elapsed
+    return state
+
+
+@pytest.mark.parametrize("codec", ["vp8", "h264", "passthrough"])
+def test_viewer_plays_each_codec_with_overlay_and_latency(
+    chromium_page,
+    serve,
+    camera_factory,
+    codec: str,  # type: ignore[no-untyped-def]
+) -> None:
+    source = camera_factory().url if codec == "passthrough" else SYNTHETIC
+    url = serve(source, codec)
+    page = chromium_page
+    page.goto(url)
+    state = measure(page)
+    print(f"{codec}: {state['decoded_fps']:.1f} fps decoded, stats {state['stats']}")
+    assert state["state"] == "connected"
+    assert state["stats"]["codec"] == ("video/VP8" if codec == "vp8" else "video/H264")
+    assert state["decoded_fps"] >= 25
+    assert state["overlayDrawn"] > 0
+    assert state["latencies"], "frame codes read off the video through a canvas"
+    assert 0 < state["stats"]["latencyP50"] < 2000
+
+
+def test_reload_and_server_restart_do_not_freeze_the_page(chromium_page, serve) -> None:  # type: ignore[no-untyped-def]
+    url = serve(SYNTHETIC, "vp8")
+    page = chromium_page
+    page.goto(url)
+    measure(page, 1.0)
+    page.reload()
+    state = measure(page, 2.0)
+    assert state["state"] == "connected"
+    assert state["decoded_fps"] >= 20
+    page.click("#stop")
+    assert page.evaluate("window.streamlab.state") == "stopped"
+    page.click("#play")
+    assert measure(page, 1.0)["state"] == "connected"
