@@ -7,6 +7,9 @@ Everything public is here: ``import streamlab as sl``.
 # --- pipeline, analysis, skipping, observability --------------------------------------
 from streamlab.analysis.detectors import Detector, detectors, register_detector
 from streamlab.analysis.engine import AnalysisEngine
+
+# --- webrtc, quality, codec, server ---------------------------------------------------
+from streamlab.bench.report import load_results, write_report
 from streamlab.camera.launcher import TestCamera
 from streamlab.clock import now, now_ms
 from streamlab.config import StreamingConfig, load_config
@@ -28,6 +31,9 @@ from streamlab.frame import Frame
 from streamlab.framecode import FrameCode
 from streamlab.framecode import burn as burn_framecode
 from streamlab.framecode import read as read_framecode
+from streamlab.lab.panel import ControlPanel
+from streamlab.lab.preview import LivePreview
+from streamlab.lab.recorder import EventRecorder
 from streamlab.manager import TRANSITIONS, StreamState, StreamStateMachine
 from streamlab.observe.health import Health, HealthObserver, HealthReport
 from streamlab.observe.logs import configure_logging
@@ -44,13 +50,16 @@ from streamlab.sources.rtsp import RtspSource
 from streamlab.sources.synthetic import SyntheticScene, SyntheticSource
 from streamlab.sources.url import redact
 from streamlab.strategies.buffering import BufferPolicy, FrameBuffer, buffering
+from streamlab.strategies.codec import codecs
+from streamlab.strategies.quality import LADDER, Level, quality
 from streamlab.strategies.skipping import AnalysisState, SkipStrategy, skipping
-
-# --- webrtc, quality, codec, server ---------------------------------------------------
+from streamlab.webrtc.client import WhepClient
+from streamlab.webrtc.server import Server
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LADDER",
     "TRANSITIONS",
     "AnalysisEngine",
     "AnalysisResult",
@@ -59,9 +68,11 @@ __all__ = [
     "BufferPolicy",
     "CircuitOpenError",
     "ConfigError",
+    "ControlPanel",
     "Detection",
     "Detector",
     "EventBus",
+    "EventRecorder",
     "FileSource",
     "Frame",
     "FrameBuffer",
@@ -72,12 +83,15 @@ __all__ = [
     "Health",
     "HealthObserver",
     "HealthReport",
+    "Level",
+    "LivePreview",
     "MetricsObserver",
     "NegotiationError",
     "Pipeline",
     "ProbeReport",
     "Registry",
     "RtspSource",
+    "Server",
     "SkipStrategy",
     "Source",
     "SourceError",
@@ -95,17 +109,22 @@ __all__ = [
     "SyntheticSource",
     "TestCamera",
     "UnknownStrategyError",
+    "WhepClient",
     "buffering",
     "burn_framecode",
+    "codecs",
     "configure_logging",
     "detectors",
     "load_config",
+    "load_results",
     "now",
     "now_ms",
     "open_source",
     "probe",
+    "quality",
     "read_framecode",
     "redact",
     "register_detector",
     "skipping",
+    "write_report",
 ]

@@ -162,13 +162,15 @@ class Pipeline:
         fixed = sorted(set(changes) - LIVE_SETTINGS)
         if fixed:
             raise ConfigError(f"cannot change {fixed[0]!r} while running; restart the stream")
-        new = updated(self.config, **changes)
+        base = self._pending.get("config", self.config)  # updates not yet applied stack up
+        new = updated(base, **changes)
         self._validate_detectors(tuple(new.analyze))
         skip = skipping_from_config(new)
         if not self.running:
             self._apply(new, skip, changes)
             return new
-        self._pending = {**self._pending, "config": new, "skip": skip, "changes": changes}
+        stacked = {**self._pending.get("changes", {}), **changes}
+        self._pending = {"config": new, "skip": skip, "changes": stacked}
         self._applied.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._applied.wait(), 5.0)
