@@ -10,7 +10,9 @@ from streamlab.lab.preview import LivePreview
 
 
 async def test_panel_changes_reach_the_running_pipeline() -> None:
-    pipeline = sl.Pipeline("synthetic://?size=320x240&fps=30", config=sl.load_config(analyze=["motion"]))
+    pipeline = sl.Pipeline(
+        "synthetic://?size=320x240&fps=30", config=sl.load_config(analyze=["motion"])
+    )
     async with pipeline:
         panel = ControlPanel(pipeline)
         assert set(panel.controls) >= {"buffering", "skipping", "quality", "codec", "target_fps"}

@@ -42,8 +42,8 @@ def serve() -> Iterator[object]:
 
 def measure(page, seconds: float = 3.0) -> dict:  # type: ignore[no-untyped-def]
     """Decoded fps from getStats() over ``seconds`` plus the page's own figures."""
-    page.wait_for_function("window.streamlab && window.streamlab.stats.framesDecoded > 10",
-                           timeout=20_000)  # fmt: skip
+    page.wait_for_function("window.streamlab && window.streamlab.stats.framesDecoded > 45",
+                           timeout=30_000)  # fmt: skip
     first = page.evaluate("window.streamlab.stats.framesDecoded")
     started = time.monotonic()
     time.sleep(seconds)
