@@ -48,7 +48,9 @@ class StreamingConfig(BaseSettings):
     codec: str = Field("vp8", description="codec strategy spec")
     analyze: list[str] = Field(default_factory=list, description="detector names")
     overlay: bool = Field(True, description="draw detections onto outgoing frames")
-    analysis_workers: int = Field(2, ge=1, le=16, description="analysis executor threads")
+    analysis_workers: int = Field(
+        1, ge=1, le=16, description="analysis threads (more only helps beyond 2 cores)"
+    )
     analysis_lag_budget_ms: int = Field(
         500, ge=10, le=60000, description="adaptive skipping keeps lag under this"
     )

@@ -8,9 +8,13 @@ becomes ``latest`` and is attached to every later frame.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
 import numpy as np
 
 from streamlab import framecode
@@ -49,7 +53,9 @@ class AnalysisEngine:
         if not names or self.busy:
             return False
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="analysis")
+            self._executor = ThreadPoolExecutor(
+                self.workers, thread_name_prefix="analysis", initializer=_lower_priority
+            )
         loop = asyncio.get_running_loop()
         self.state.in_flight += 1
         self.state.last_submitted_seq = frame.seq
@@ -129,3 +135,17 @@ class AnalysisEngine:
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
+
+
+ANALYSIS_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Analysis threads yield the CPU to decoding and encoding (Linux: per-thread nice).
+
+    OpenCV's own worker pool would run detectors at normal priority, so OpenCV runs
+    single-threaded inside each analysis thread; parallelism comes from the workers.
+    """
+    cv2.setNumThreads(1)
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ANALYSIS_NICENESS)
