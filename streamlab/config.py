@@ -116,23 +116,25 @@ def config_error(exc: ValidationError, given: dict[str, Any] | None = None) -> C
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else "?"
         where = "" if given and name in given else f" (env {ENV_PREFIX}{name.upper()})"
-        field = StreamingConfig.model_fields.get(name)
         if error["type"] == "extra_forbidden":
             lines.append(f"unknown setting {name!r}")
             continue
         value = "***" if name in SECRET_FIELDS else repr(error.get("input"))
-        reason = _range(field) or str(error["msg"]).removeprefix("Value error, ")
+        reason = _range(name) or str(error["msg"]).removeprefix("Value error, ")
         lines.append(f"{name}{where} = {value}: {reason}")
     return ConfigError("; ".join(lines))
 
 
-def _range(field: Any) -> str:
-    if field is None:
-        return ""
+def field_range(name: str) -> tuple[float, float] | None:
+    """``(low, high)`` of a numeric setting, or None when it has no range."""
+    field = StreamingConfig.model_fields.get(name)
     low = high = None
-    for meta in field.metadata:
+    for meta in field.metadata if field is not None else ():
         low = getattr(meta, "ge", low)
         high = getattr(meta, "le", high)
-    if low is not None and high is not None:
-        return f"must be between {low} and {high}"
-    return ""
+    return None if low is None or high is None else (low, high)
+
+
+def _range(name: str) -> str:
+    bounds = field_range(name)
+    return "" if bounds is None else f"must be between {bounds[0]} and {bounds[1]}"

@@ -13,7 +13,7 @@ import contextlib
 import html
 from typing import Any
 
-from streamlab.config import StreamingConfig
+from streamlab.config import StreamingConfig, field_range
 from streamlab.errors import StreamlabError
 from streamlab.strategies import registry_for
 
@@ -46,10 +46,7 @@ def detector_choices() -> list[str]:
 
 
 def _bounds(name: str) -> tuple[int, int]:
-    low, high = 0, 100
-    for meta in StreamingConfig.model_fields[name].metadata:
-        low = getattr(meta, "ge", low)
-        high = getattr(meta, "le", high)
+    low, high = field_range(name) or (0, 100)
     return int(low), int(high)
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+from streamlab.sources.url import USERINFO
+
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR}  # fmt: skip
 
@@ -21,7 +21,7 @@ def _scrub_credentials(
     """Last line of defence: no ``user:pass@`` reaches a log line."""
     for key, value in event.items():
         if isinstance(value, str) and "@" in value:
-            event[key] = _USERINFO.sub("***@", value)
+            event[key] = USERINFO.sub("***@", value)
     return event
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 def redact(url: str) -> str:
@@ -13,9 +13,9 @@ def redact(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:
-        return _USERINFO.sub("***@", url)
+        return USERINFO.sub("***@", url)
     if parts.username is None and parts.password is None:
-        return _USERINFO.sub("***@", url)
+        return USERINFO.sub("***@", url)
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
@@ -27,7 +27,7 @@ def redact_text(text: str, url: str) -> str:
     parts = urlsplit(url) if "://" in url else None
     if parts is not None and parts.password:
         text = text.replace(parts.password, "***")
-    return _USERINFO.sub("***@", text)
+    return USERINFO.sub("***@", text)
 
 
 def default_name(url: str) -> str:
