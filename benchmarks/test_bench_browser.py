@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from servers import server, summary
+
 from streamlab.camera.launcher import TestCamera, gst_rtsp_available
 
 SCENARIOS = [("streamlab", "vp8"), ("streamlab", "h264"), ("streamlab", "passthrough"),
