@@ -188,3 +188,22 @@ async def test_stop_while_connecting_does_not_hang() -> None:
     assert not source_threads()
     assert source.state.state is sl.StreamState.STOPPED
     assert threading.active_count() < 50
+
+
+async def test_access_units_reach_listeners_before_decoding(camera: TestCamera) -> None:
+    source = RtspSource(camera.url, config=config())
+    units: list[tuple[sl.frame.EncodedUnit, float]] = []  # type: ignore[name-defined]
+    remove = source.add_unit_listener(lambda unit, at: units.append((unit, at)))
+    subscription = source.subscribe("block:64")
+    source.start()
+    frames = await take(subscription, 20)
+    remove()
+    count = len(units)
+    await take(subscription, 5)
+    await stop(source)
+    assert count >= 20
+    assert len(units) == count  # removed listeners hear nothing more
+    assert any(unit.keyframe for unit, _ in units)
+    assert all(unit.codec == "h264" and unit.data for unit, _ in units)
+    first_unit_at = units[0][1]
+    assert first_unit_at <= frames[0].captured_at  # read before the frame was decoded

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -12,7 +12,7 @@ import structlog
 from streamlab.clock import now
 from streamlab.errors import BufferClosedError
 from streamlab.events import EventBus, FrameCaptured, FrameDropped
-from streamlab.frame import Frame
+from streamlab.frame import EncodedUnit, Frame
 from streamlab.manager import StreamState, StreamStateMachine
 from streamlab.strategies.buffering import (
     BufferPolicy,
@@ -23,6 +23,8 @@ from streamlab.strategies.buffering import (
 )
 
 log = structlog.get_logger("streamlab.source")
+
+UnitListener = Callable[[EncodedUnit, float], None]
 
 
 @dataclass(slots=True)
@@ -101,6 +103,7 @@ class Source(ABC):
         self.state = StreamStateMachine(name, self.bus)
         self.stats = SourceStats()
         self._subscribers: list[Subscription] = []
+        self._unit_listeners: list[UnitListener] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -133,6 +136,19 @@ class Source(ABC):
         with self._lock:
             self._subscribers = [s for s in self._subscribers if s is not subscription]
         subscription.buffer.close()
+
+    def add_unit_listener(self, listener: UnitListener) -> Callable[[], None]:
+        """Call ``listener(unit, received_at)`` from the source thread for every encoded
+        access unit, as soon as it is read and before it is decoded (for passthrough).
+        Sources that do not read encoded video never call it. Returns a remover."""
+        with self._lock:
+            self._unit_listeners = [*self._unit_listeners, listener]
+
+        def remove() -> None:
+            with self._lock:
+                self._unit_listeners = [x for x in self._unit_listeners if x is not listener]
+
+        return remove
 
     @property
     def subscribers(self) -> int:

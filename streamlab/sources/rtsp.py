@@ -176,6 +176,8 @@ class RtspSource(Source):
                     continue
                 data = pending + bytes(packet)
                 seen_keyframe = seen_keyframe or bool(packet.is_keyframe)
+                if self._unit_listeners:
+                    self._forward(bytes(packet), bool(packet.is_keyframe), packet.pts, extradata)
                 decoded = packet.decode()
                 if not decoded:
                     pending = data[-1_000_000:]
@@ -205,6 +207,12 @@ class RtspSource(Source):
             if self.state.state is StreamState.STREAMING:
                 raise self._stall(read_timeout) from None
             raise SourceTimeoutError(f"no answer from {self.display_url} in time") from None
+
+    def _forward(self, data: bytes, keyframe: bool, pts: int | None, extra: bytes | None) -> None:
+        unit = EncodedUnit(data, self.stats.codec, keyframe, pts, extra)
+        received = now()
+        for listener in self._unit_listeners:
+            listener(unit, received)
 
     def _stall(self, silent_s: float) -> SourceError:
         self.stats.stalls += 1

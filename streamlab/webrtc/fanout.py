@@ -1,9 +1,11 @@
 """Encode once, serve many: a pipeline sink that feeds every viewer of one stream.
 
 Transcoding codecs encode each frame once in one encoder thread (latest frame wins while
-it is busy) and hand the same packets to every viewer's bounded queue. Passthrough hands
-the camera's own access units on. A new viewer, a PLI/FIR or a gap in the frames asks
-for a keyframe. Analysis results go to each viewer's data channel as JSON.
+it is busy) and hand the same packets to every viewer's bounded queue; a new viewer or a
+PLI/FIR asks for a keyframe. Passthrough forwards every access unit of the camera straight
+from the source thread, before it is decoded (decoding goes on in parallel, for analysis
+only); a viewer joining mid-stream waits for the camera's next keyframe. Analysis results
+go to each viewer's data channel as JSON.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +24,8 @@ import structlog
 from streamlab.clock import now
 from streamlab.config import StreamingConfig
 from streamlab.events import EventBus, FrameDropped, QualityChanged
-from streamlab.frame import Frame
+from streamlab.frame import EncodedUnit, Frame
+from streamlab.sources.base import Source
 from streamlab.strategies.codec import CodecStrategy, codecs
 from streamlab.strategies.quality import Level, Load, QualityStrategy, quality
 from streamlab.webrtc.encoder import TIME_BASE, SharedEncoder
@@ -58,7 +62,7 @@ class Fanout:
         self._encoding = False
         self._waiting: Frame | None = None
         self._keyframe_wanted = True
-        self._last_seq: int | None = None
+        self._remove_listener: Callable[[], None] | None = None
         self._t0: float | None = None
         self.level: Level | None = None
         self.frames_encoded = 0
@@ -85,14 +89,24 @@ class Fanout:
 
     # -- the sink ----------------------------------------------------------------------
 
+    def attach_units(self, source: Source) -> None:
+        """Passthrough: take the camera's access units straight from the source thread,
+        before they are decoded, so forwarding never waits for decode or analysis."""
+        if not self.codec.passthrough or self._remove_listener is not None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def on_unit(unit: EncodedUnit, received_at: float) -> None:
+            if self.viewers:
+                loop.call_soon_threadsafe(self._pass_through, unit, received_at)
+
+        self._remove_listener = source.add_unit_listener(on_unit)
+
     def offer(self, frame: Frame) -> None:
-        gap = self._last_seq is not None and frame.seq != self._last_seq + 1
-        self._last_seq = frame.seq
         if not self.viewers:
             return
         self._send_analysis(frame)
         if self.codec.passthrough:
-            self._pass_through(frame, gap)
             return
         if self._encoding:
             if self._waiting is not None:
@@ -103,6 +117,9 @@ class Fanout:
         self._start_encode(frame)
 
     def close(self) -> None:
+        if self._remove_listener is not None:
+            self._remove_listener()
+            self._remove_listener = None
         for viewer_id in list(self.viewers):
             self.remove_viewer(viewer_id)
         executor, self._executor = self._executor, None
@@ -112,9 +129,12 @@ class Fanout:
     # -- transcoding -------------------------------------------------------------------
 
     def _pts(self, frame: Frame) -> int:
+        return self._ticks(frame.captured_at)
+
+    def _ticks(self, at: float) -> int:
         if self._t0 is None:
-            self._t0 = frame.captured_at
-        return round((frame.captured_at - self._t0) * 90000)
+            self._t0 = at
+        return round((at - self._t0) * 90000)
 
     def _start_encode(self, frame: Frame) -> None:
         assert self.encoder is not None
@@ -160,18 +180,14 @@ class Fanout:
 
     # -- passthrough -------------------------------------------------------------------
 
-    def _pass_through(self, frame: Frame, gap: bool) -> None:
-        unit = frame.packet
-        if unit is None or not unit.data:
+    def _pass_through(self, unit: EncodedUnit, received_at: float) -> None:
+        if not unit.data:
             return
-        if gap:
-            for viewer in self.viewers.values():
-                viewer.track.needs_keyframe = True
         data = unit.data
         if unit.keyframe and unit.extradata and not _has_nal(data, H264_SPS):
             data = unit.extradata + data
         packet = av.Packet(data)
-        packet.pts, packet.time_base = self._pts(frame), TIME_BASE
+        packet.pts, packet.time_base = self._ticks(received_at), TIME_BASE
         self._deliver([packet], unit.keyframe)
 
     def _deliver(self, packets: list[av.Packet], keyframe: bool) -> None:

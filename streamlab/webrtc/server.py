@@ -100,6 +100,7 @@ class Server:
         """Start every pipeline and listen. Raises ConfigError for an unsafe bind."""
         self._check_bind()
         for stream in self.streams.values():
+            stream.fanout.attach_units(stream.pipeline.source)
             await stream.pipeline.start()
         app = self.app()
         self._runner = web.AppRunner(app, access_log=None)
