@@ -8,23 +8,13 @@ Chromium decode → presentation. Same camera, same page, for streamlab and the 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from servers import server, summary
 
-from streamlab.camera.launcher import TestCamera, gst_rtsp_available
-
 SCENARIOS = [("streamlab", "vp8"), ("streamlab", "h264"), ("streamlab", "passthrough"),
              ("baseline", "vp8")]  # fmt: skip
 
-
-@pytest.fixture(scope="module")
-def rtsp_camera() -> Iterator[TestCamera]:
-    if not gst_rtsp_available():
-        pytest.skip("needs the GStreamer RTSP server")
-    with TestCamera(size=(640, 480), fps=30) as camera:
-        yield camera
 
 
 @pytest.mark.parametrize(("kind", "codec"), SCENARIOS)

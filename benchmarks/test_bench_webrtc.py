@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -18,20 +17,12 @@ import psutil
 import pytest
 from servers import server, summary
 
-from streamlab.camera.launcher import TestCamera, gst_rtsp_available
 from streamlab.strategies.quality import level
 from streamlab.webrtc.client import WhepClient
 from streamlab.webrtc.encoder import SharedEncoder
 
 CLIP = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "car-detection.mp4"
 
-
-@pytest.fixture(scope="module")
-def rtsp_camera() -> Iterator[TestCamera]:
-    if not gst_rtsp_available():
-        pytest.skip("needs the GStreamer RTSP server")
-    with TestCamera(size=(640, 480), fps=30) as camera:
-        yield camera
 
 
 async def latency_window(url: str, seconds: float) -> tuple[list[float], float]:
