@@ -3,6 +3,10 @@
 Everything public is here: ``import streamlab as sl``.
 """
 
+import os as _os
+
+import structlog as _structlog
+
 # --- sources (framecode, synthetic, file, rtsp, pool) ---------------------------------
 # --- pipeline, analysis, skipping, observability --------------------------------------
 from streamlab.analysis.detectors import Detector, detectors, register_detector
@@ -57,6 +61,10 @@ from streamlab.webrtc.client import WhepClient
 from streamlab.webrtc.server import Server
 
 __version__ = "0.1.0"
+
+if not _structlog.is_configured():  # quiet by default in notebooks; configure_logging() to change
+    _level = _os.environ.get("STREAMING_LOG_LEVEL", "warning").lower()
+    configure_logging(_level if _level in ("debug", "info", "warning", "error") else "warning")
 
 __all__ = [
     "LADDER",

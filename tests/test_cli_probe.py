@@ -101,3 +101,20 @@ def test_camera_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
                                capture_output=True)  # fmt: skip
     assert leftovers.returncode == 1, "the camera server outlived the CLI"
     assert os.path.exists("/usr/bin/python3")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--codec", "passthrough"), "needs an H.264 RTSP camera"),
+        (("--codec", "av1"), "unknown codec strategy 'av1'"),
+        (("--host", "0.0.0.0", "--port", "0"), "STREAMING_AUTH_TOKEN"),
+        (("--quality", "fixed:999x1"), "unknown quality level"),
+        (("--analyze", "cats", "--port", "0"), "unknown detector 'cats'"),
+    ],
+)
+def test_serve_refuses_bad_settings_in_one_line(args: tuple[str, ...], needle: str) -> None:
+    done = run("serve", "--source", "synthetic://?size=320x240", *args, timeout=30)
+    assert done.returncode == 2
+    assert needle in done.stderr
+    assert done.stderr.strip().count("\n") == 0, done.stderr
