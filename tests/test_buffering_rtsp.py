@@ -32,7 +32,7 @@ async def test_leaky_downstream_keeps_up_with_the_newest(camera: TestCamera, spe
     seqs, _source, stats = await consume_slowly(camera, spec)
     gaps = [b - a for a, b in itertools.pairwise(seqs)]
     assert all(g >= 1 for g in gaps)
-    assert sum(gaps) / len(gaps) >= 2  # frames were skipped to stay current
+    assert sum(gaps) / len(gaps) > 1.3  # frames were skipped to stay current
     assert stats.dropped_full > 0
     assert stats.dropped_stale == 0
     assert stats.put == stats.delivered + stats.dropped + len_left(stats)
