@@ -1,5 +1,7 @@
 // streamlab frame code reader for a canvas ImageData (same layout as streamlab/framecode.py).
-// readFrameCode(imageData, width, height, nowMs) -> {seq, capturedMs} | null
+// readFrameCode(imageData, width, height, nowMs, frameWidth) -> {seq, capturedMs} | null
+// imageData may hold just the top-left code region (width x height pixels) of a frame
+// frameWidth pixels wide; frameWidth defaults to width (the whole frame).
 (function (global) {
   "use strict";
   var COLS = 12, ROWS = 6, DARK_MAX = 96, BRIGHT_MIN = 160;
@@ -15,9 +17,10 @@
     return crc;
   }
 
-  function readFrameCode(imageData, width, height, nowMs) {
-    var cell = Math.max(8, Math.floor(width / 40));
-    if (width < 320 || height < (ROWS + 2) * cell) return null;
+  function readFrameCode(imageData, width, height, nowMs, frameWidth) {
+    var full = frameWidth === undefined ? width : frameWidth;
+    var cell = Math.max(8, Math.floor(full / 40));
+    if (full < 320 || width < (COLS + 2) * cell || height < (ROWS + 2) * cell) return null;
     var data = imageData.data, lo = Math.floor(cell / 4), hi = cell - Math.floor(cell / 4);
     var bits = [];
     for (var r = 0; r < ROWS; r++) {

@@ -100,11 +100,15 @@
   }
 
   function readLatency() {
-    if (!video.videoWidth) return;
-    probe.width = video.videoWidth; probe.height = video.videoHeight;
+    const width = video.videoWidth;
+    if (!width) return;
+    // Only the frame-code corner is copied: 14 x 8 cells of max(8, width / 40) pixels.
+    const cell = Math.max(8, Math.floor(width / 40));
+    const w = Math.min(width, 14 * cell), h = Math.min(video.videoHeight, 8 * cell);
+    if (probe.width !== w || probe.height !== h) { probe.width = w; probe.height = h; }
     const ctx = probe.getContext("2d", { willReadFrequently: true });
-    ctx.drawImage(video, 0, 0);
-    const code = readFrameCode(ctx.getImageData(0, 0, probe.width, probe.height), probe.width, probe.height);
+    ctx.drawImage(video, 0, 0, w, h, 0, 0, w, h);
+    const code = readFrameCode(ctx.getImageData(0, 0, w, h), w, h, undefined, width);
     if (code) {
       S.latencies.push(Date.now() - code.capturedMs);
       if (S.latencies.length > 300) S.latencies.shift();
