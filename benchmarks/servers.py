@@ -16,7 +16,12 @@ BASELINE = Path(__file__).with_name("baseline_server.py")
 
 @contextmanager
 def server(
-    kind: str, source: str, *, codec: str = "vp8", people: bool = False
+    kind: str,
+    source: str,
+    *,
+    codec: str = "vp8",
+    people: bool = False,
+    quality: str = "fixed:1280x720",
 ) -> Iterator[tuple[str, int]]:
     """Yield (WHEP URL, server PID) for ``kind`` = streamlab | baseline."""
     port = free_port()
@@ -35,8 +40,8 @@ def server(
             "--port",
             str(port),
             "--quality",
-            "fixed:1280x720",
-        ]  # 640x480 in, 640x480 out, like the baseline
+            quality,
+        ]  # fixed:1280x720: 640x480 in, 640x480 out, like the baseline
         if people:
             command += ["--analyze", "people", "--skipping", "none"]
     else:

@@ -63,6 +63,9 @@ class StreamingConfig(BaseSettings):
     max_viewers: int = Field(16, ge=1, le=1000, description="viewers per stream")
     max_body_bytes: int = Field(65536, ge=1024, le=1048576, description="largest request body")
     viewer_queue: int = Field(4, ge=1, le=120, description="per-viewer queue (frames)")
+    encoder_threads: int = Field(
+        1, ge=1, le=16, description="threads of the shared encoder (libvpx stalls with more)"
+    )
     viewer_connect_timeout_s: float = Field(
         15.0, ge=0.5, le=300, description="close a viewer not connected by then"
     )

@@ -27,8 +27,9 @@ class SharedEncoder:
     Not thread-safe: one caller at a time (the fan-out's single encoder thread).
     """
 
-    def __init__(self, encoder: str) -> None:
+    def __init__(self, encoder: str, *, threads: int = 1) -> None:
         self.encoder = encoder
+        self.threads = threads
         self.level: Level | None = None
         self.size: tuple[int, int] | None = None
         self._context: Any = None
@@ -44,7 +45,7 @@ class SharedEncoder:
         context.time_base = TIME_BASE
         context.framerate = Fraction(level.fps, 1)
         context.bit_rate = level.bitrate
-        context.thread_count = 2
+        context.thread_count = self.threads  # libvpx with 2 threads stalls ~100 ms under load
         if self.encoder == "libx264":
             context.profile = "Baseline"
             context.options = {"preset": "ultrafast", "tune": "zerolatency", "level": "31",

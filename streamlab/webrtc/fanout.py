@@ -57,7 +57,11 @@ class Fanout:
         self.quality: QualityStrategy = quality.create(config.quality)
         self.viewer_queue = config.viewer_queue
         self.viewers: dict[str, Viewer] = {}
-        self.encoder = SharedEncoder(self.codec.encoder) if self.codec.encoder else None
+        self.encoder = (
+            SharedEncoder(self.codec.encoder, threads=config.encoder_threads)
+            if self.codec.encoder
+            else None
+        )
         self._executor: ThreadPoolExecutor | None = None
         self._encoding = False
         self._waiting: Frame | None = None

@@ -7,7 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const video = $("video"), overlay = $("overlay"), probe = $("probe");
   const S = (window.streamlab = { state: "idle", stats: {}, overlayDrawn: 0, latencies: [], analysis: null });
-  let pc = null, location_ = null, retry = null, lastBytes = 0, lastTime = 0, wanted = false;
+  let pc = null, location_ = null, retry = null, wanted = false, last = null;
 
   function headers(extra) {
     const h = Object.assign({}, extra || {});
@@ -77,7 +77,7 @@
   async function stop(userAsked) {
     if (userAsked) wanted = false;
     const peer = pc, where = location_;
-    pc = null; location_ = null;
+    pc = null; location_ = null; last = null;
     if (where) fetch(where, { method: "DELETE", headers: headers(), keepalive: true }).catch(() => {});
     if (peer) peer.close();
     if (userAsked) setState("stopped");
@@ -100,17 +100,18 @@
   }
 
   function readLatency() {
-    const width = video.videoWidth;
+    const width = video.videoWidth, height = video.videoHeight;
     if (!width) return;
-    // Only the frame-code corner is copied: 14 x 8 cells of max(8, width / 40) pixels.
+    // only the top-left corner where the code sits (see streamlab/framecode.py region())
     const cell = Math.max(8, Math.floor(width / 40));
-    const w = Math.min(width, 14 * cell), h = Math.min(video.videoHeight, 8 * cell);
+    const w = Math.min(width, 14 * cell), h = Math.min(height, 8 * cell);
     if (probe.width !== w || probe.height !== h) { probe.width = w; probe.height = h; }
     const ctx = probe.getContext("2d", { willReadFrequently: true });
     ctx.drawImage(video, 0, 0, w, h, 0, 0, w, h);
-    const code = readFrameCode(ctx.getImageData(0, 0, w, h), w, h, undefined, width);
+    const now = Date.now();
+    const code = readFrameCode(ctx.getImageData(0, 0, w, h), w, h, now, width);
     if (code) {
-      S.latencies.push(Date.now() - code.capturedMs);
+      S.latencies.push(now - code.capturedMs);
       if (S.latencies.length > 300) S.latencies.shift();
     }
   }
@@ -131,17 +132,24 @@
     });
     if (!inbound) return;
     const now = performance.now();
-    const kbps = lastTime ? ((inbound.bytesReceived - lastBytes) * 8) / (now - lastTime) : 0;
-    lastBytes = inbound.bytesReceived; lastTime = now;
+    const delta = (key) => (last ? (inbound[key] || 0) - (last[key] || 0) : 0);
+    const seconds = last ? (now - last.at) / 1000 : 0;
+    const emitted = delta("jitterBufferEmittedCount"), decoded = delta("framesDecoded");
     const sorted = S.latencies.slice().sort((a, b) => a - b);
     const pct = (p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : null);
     S.stats = {
       codec: codecs[inbound.codecId] || "?", fps: inbound.framesPerSecond || 0,
       framesDecoded: inbound.framesDecoded || 0, framesDropped: inbound.framesDropped || 0,
-      kbps: Math.round(kbps), size: video.videoWidth + "x" + video.videoHeight,
+      kbps: seconds ? Math.round((delta("bytesReceived") * 8) / 1000 / seconds) : 0,
+      size: video.videoWidth + "x" + video.videoHeight,
       latencyP50: pct(0.5), latencyP95: pct(0.95),
+      jitterBufferMs: emitted ? Math.round((1000 * delta("jitterBufferDelay")) / emitted) : null,
+      decodeMs: decoded ? +((1000 * delta("totalDecodeTime")) / decoded).toFixed(1) : null,
+      freezes: inbound.freezeCount || 0, packetsLost: inbound.packetsLost || 0,
+      keyframes: inbound.keyFramesDecoded || 0, pli: inbound.pliCount || 0, nack: inbound.nackCount || 0,
       analysisLagFrames: S.analysis ? S.analysis.lag_frames : null,
     };
+    last = Object.assign({ at: now }, inbound);
     const rows = Object.entries(S.stats).map(([k, v]) => "<tr><td>" + k + "</td><td>" + (v === null || v === undefined ? "–" : v) + "</td></tr>");
     $("stats").tBodies[0].innerHTML = rows.join("");
   }
