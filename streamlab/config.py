@@ -110,11 +110,20 @@ class StreamingConfig(BaseSettings):
 
     @field_validator("tls_cert", "tls_key")
     @classmethod
-    def _pem_file(cls, value: str | None) -> str | None:
+    def _pem_file(cls, value: str | None, info: Any) -> str | None:
         import os
 
         if value and not os.path.isfile(value):
             raise ValueError(f"no such file: {value}")
+        if value and info.field_name == "tls_key" and not info.data.get("tls_cert"):
+            raise ValueError("tls_key needs tls_cert")
+        return value or None
+
+    @field_validator("viewer_token")
+    @classmethod
+    def _viewer_needs_admin(cls, value: str | None, info: Any) -> str | None:
+        if value and not info.data.get("auth_token"):
+            raise ValueError("viewer_token needs auth_token (the admin token) as well")
         return value or None
 
     # --- logs -------------------------------------------------------------------------
