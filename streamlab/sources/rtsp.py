@@ -63,7 +63,10 @@ def describe_error(exc: BaseException, url: str) -> str:
         return f"camera at {redact(url)} refused the credentials (401)"
     if isinstance(exc, TimeoutError | av.ExitError) or "timed out" in lowered:
         return f"no answer from {redact(url)} in time"
-    return f"cannot read {redact(url)}: {text}"
+    if "invalid data" in lowered:
+        return f"{redact(url)} answered with something that is not RTSP"
+    reason = getattr(exc, "strerror", None) or text  # without PyAV's "[Errno N]" and the URL
+    return f"cannot read {redact(url)}: {redact_text(str(reason), url)}"
 
 
 class RtspSource(Source):
