@@ -161,6 +161,10 @@ def load_config(**overrides: Any) -> StreamingConfig:
         return StreamingConfig(**clean)
     except ValidationError as exc:
         raise config_error(exc, clean) from None
+    except ValueError as exc:  # pydantic-settings' SettingsError: an env list that is not JSON
+        name = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "?"
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a JSON list, "
+                          'e.g. ["a", "b"]') from None  # fmt: skip
 
 
 def updated(config: StreamingConfig, **changes: Any) -> StreamingConfig:
