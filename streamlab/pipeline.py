@@ -274,6 +274,7 @@ class Pipeline:
             "width": source.width,
             "height": source.height,
             "codec": source.codec,
+            "transport": source.transport,
             "buffering": self.config.buffering,
             "skipping": self.skip.name,
             "analyze": list(self.config.analyze),

@@ -43,7 +43,10 @@ class SourceStats:
     reconnects: int = 0
     stalls: int = 0
     connects: int = 0
+    transport: str = ""
     errors: list[str] = field(default_factory=list)
+    outage: str | None = None  # last error of the outage going on now, if any
+    recovered: list[str] = field(default_factory=list)  # last error of each outage survived
 
     @property
     def first_frame_s(self) -> float | None:
@@ -208,6 +211,9 @@ class Source(ABC):
         stats.last_frame_at = at
         stats.frames += 1
         stats.width, stats.height = frame.width, frame.height
+        if stats.outage is not None:
+            stats.recovered = [*stats.recovered[-9:], stats.outage]
+            stats.outage = None
         if self.state.state is not StreamState.STREAMING:
             self.state.to_if_allowed(StreamState.STREAMING, "first frame")
         self.bus.emit(FrameCaptured(self.name, frame.seq, frame.width, frame.height))
@@ -222,6 +228,7 @@ class Source(ABC):
                 self.state.to_if_allowed(StreamState.STOPPED, "ended")
         except Exception as exc:
             self.stats.errors.append(str(exc))
+            self.stats.outage = str(exc)
             log.info("source_failed", source=self.display_url, error=str(exc))
             self.state.to_if_allowed(StreamState.ERROR, str(exc))
         finally:

@@ -170,7 +170,7 @@ def _number(
     except ValueError:
         raise ConfigError(f"synthetic:// {name} must be a number, got {text!r}") from None
     if not low <= value <= high:
-        raise ConfigError(f"synthetic:// {name} must be between {low} and {high}, got {text}")
+        raise ConfigError(f"synthetic:// {name} must be between {low} and {high}, got {text!r}")
     return value
 
 
