@@ -292,8 +292,8 @@ export function createPlayer(container, options) {
       keyframes: inbound.keyFramesDecoded || 0, pli: inbound.pliCount || 0,
       nack: inbound.nackCount || 0,
       analysisLagFrames: message && message.lag_frames !== undefined ? message.lag_frames : null,
-      analysisLagMs: message && message.analysis && message.analysis.captured_ms
-        ? message.captured_ms - message.analysis.captured_ms : null,
+      analysisLagMs: message && message.analysis && message.analysis.captured_at
+        ? Math.round(message.captured_ms - 1000 * message.analysis.captured_at) : null,
       overlayDrawn: P.overlayDrawn, overlayExact: P.overlayExact,
     };
     last = Object.assign({ at: now }, inbound);
