@@ -8,7 +8,7 @@
 - ``EventRecorder(bus)``: events into a pandas DataFrame.
 
 Submodules load on first use, so ``import streamlab.lab`` is cheap; ipywidgets, anywidget
-and matplotlib are imported only by the objects that need them.
+and matplotlib are imported only by the objects that need them (``serve`` needs none).
 """
 
 from __future__ import annotations
@@ -16,20 +16,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# eager: the function ``serve`` must win over the submodule of the same name
+from streamlab.lab.serve import LabServer, LoopBlockedWarning, ServeError, serve
+
 if TYPE_CHECKING:
     from streamlab.lab.liveplot import LivePlot
     from streamlab.lab.panel import ControlPanel
     from streamlab.lab.player import Player
     from streamlab.lab.preview import LivePreview, Preview
     from streamlab.lab.recorder import EventRecorder
-    from streamlab.lab.serve import LabServer, LoopBlockedWarning, ServeError, serve
     from streamlab.lab.target import Target
 
 _WHERE = {
-    "serve": "serve",
-    "LabServer": "serve",
-    "LoopBlockedWarning": "serve",
-    "ServeError": "serve",
     "Player": "player",
     "Preview": "preview",
     "LivePreview": "preview",

@@ -80,6 +80,11 @@ class LivePlot:
         self._last_bytes: dict[str, tuple[float, int]] = {}
         self._unsubscribe = self.target.pipeline.bus.subscribe(self._on_event)
         self._task: asyncio.Task[None] | None = None
+        self._render_lock = threading.Lock()
+        self._canvas: Any = None
+        self._axes: dict[str, Any] = {}
+        self._lines: dict[tuple[str, str], Any] = {}
+        self._marker_artists: dict[tuple[float, str], list[Any]] = {}
         with contextlib.suppress(RuntimeError):
             asyncio.get_running_loop()
             self.start()
@@ -156,7 +161,8 @@ class LivePlot:
             png = await loop.run_in_executor(None, self._render, snapshot)
             self.image.value = png
             self.renders += 1
-            await asyncio.sleep(max(0.05, 1 / self.hz - (loop.time() - started)))
+            spent = loop.time() - started  # never more than half the time drawing
+            await asyncio.sleep(max(0.05, 1 / self.hz - spent, spent))
 
     def _show_state(self, running: bool) -> None:
         text = "running" if running else "stopped"
@@ -178,9 +184,9 @@ class LivePlot:
                 "fps_out": sorted(
                     (s + 0.5, n) for s, n in self._delivered.items() if low <= s < int(t_now)
                 ),
-                "latency": [p for p in self._latency if p[0] >= low],
-                "stages": [p for p in self._stages if p[0] >= low],
-                "lag": [p for p in self._lag if p[0] >= low],
+                "latency": _binned([p for p in self._latency if p[0] >= low]),
+                "stages": _binned_stages([p for p in self._stages if p[0] >= low]),
+                "lag": _binned([p for p in self._lag if p[0] >= low]),
                 "drops": sorted((s + 0.5, r, n) for (s, r), n in self._drops.items() if s >= low),
                 "markers": [m for m in self._markers if m[0] >= low],
                 "samples": [r for r in self._samples if r["t"] >= low],
@@ -215,34 +221,72 @@ class LivePlot:
         """Draw the current window to PNG bytes (what the widget shows)."""
         return self._render(self.snapshot())
 
-    def _render(self, snap: dict[str, Any]) -> bytes:
+    def _setup(self) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
         count = len(self.metrics)
         cols = 2 if count > 2 else count
         rows = (count + cols - 1) // cols
-        figure = Figure(figsize=(self.width_in, 2.0 * rows), dpi=72, layout="constrained")
-        FigureCanvasAgg(figure)
+        figure = Figure(figsize=(self.width_in, 1.9 * rows), dpi=72)
+        figure.subplots_adjust(left=0.06, right=0.98, top=0.93, bottom=0.08,
+                               hspace=0.45, wspace=0.15)  # fmt: skip
+        self._canvas = FigureCanvasAgg(figure)
         axes = figure.subplots(rows, cols, squeeze=False).ravel()
         for ax in axes[count:]:
             ax.set_visible(False)
         for ax, metric in zip(axes, self.metrics, strict=False):
-            _DRAW[metric](ax, snap)
             ax.set_title(TITLES[metric], fontsize=9)
-            ax.set_xlim(max(0.0, snap["low"]), max(snap["now"], 1.0))
             ax.tick_params(labelsize=7)
-            for t, label in snap["markers"]:
-                ax.axvline(t, color="#c0c", lw=0.8, ls="--")
-                if metric == self.metrics[0]:
-                    ax.annotate(label, (t, 1), xycoords=("data", "axes fraction"), fontsize=6,
-                                rotation=90, va="top", ha="right", color="#a0a")  # fmt: skip
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=6, loc="upper left")
-        axes[0].set_xlabel("s", fontsize=7)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
+        self._axes = dict(zip(self.metrics, axes, strict=False))
+
+    def _render(self, snap: dict[str, Any]) -> bytes:
+        with self._render_lock:
+            if self._canvas is None:
+                self._setup()
+            low, high = max(0.0, snap["low"]), max(snap["now"], 1.0)
+            for metric, ax in self._axes.items():
+                series = _SERIES[metric](snap)
+                added = False
+                for name, points in series.items():
+                    xs, ys = (list(v) for v in zip(*points, strict=True)) if points else ([], [])
+                    line = self._lines.get((metric, name))
+                    if line is None:
+                        (line,) = ax.plot(xs, ys, label=name, lw=1)
+                        self._lines[(metric, name)] = line
+                        added = True
+                    else:
+                        line.set_data(xs, ys)
+                for (kind, name), line in self._lines.items():
+                    if kind == metric and name not in series:
+                        line.set_data([], [])
+                if added:
+                    ax.legend(fontsize=6, loc="upper left")
+                ax.relim()
+                ax.autoscale_view(scalex=False)
+                ax.set_xlim(low, high)
+                ax.set_ylim(bottom=0)
+            self._draw_markers(snap["markers"], low)
+            buffer = io.BytesIO()
+            self._canvas.print_png(buffer)
+            return buffer.getvalue()
+
+    def _draw_markers(self, markers: list[tuple[float, str]], low: float) -> None:
+        for key in [k for k in self._marker_artists if k[0] < low]:
+            for artist in self._marker_artists.pop(key):
+                artist.remove()
+        first = self.metrics[0]
+        for t, label in markers:
+            if (t, label) in self._marker_artists:
+                continue
+            artists = []
+            for metric, ax in self._axes.items():
+                artists.append(ax.axvline(t, color="#c0c", lw=0.8, ls="--"))
+                if metric == first:
+                    artists.append(ax.annotate(label, (t, 1), xycoords=("data", "axes fraction"),
+                                               fontsize=6, rotation=90, va="top", ha="right",
+                                               color="#a0a"))  # fmt: skip
+            self._marker_artists[(t, label)] = artists
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -269,69 +313,67 @@ def _viewer_kbps(
     return {"all": (int(total) - previous[1]) * 8 / 1000 / (t - previous[0])}
 
 
-def _draw_fps(ax: Any, snap: dict[str, Any]) -> None:
-    if snap["fps_out"]:
-        ax.plot(*zip(*snap["fps_out"], strict=True), label="out", color="#1f77b4")
+Points = list[tuple[float, float]]
+BIN_S = 0.5  # per-frame series are plotted as means over this
+
+
+def _binned(points: Points) -> Points:
+    bins: dict[int, list[float]] = {}
+    for t, value in points:
+        bins.setdefault(int(t / BIN_S), []).append(value)
+    return [((k + 0.5) * BIN_S, sum(v) / len(v)) for k, v in sorted(bins.items())]
+
+
+def _binned_stages(
+    points: list[tuple[float, dict[str, float]]],
+) -> list[tuple[float, dict[str, float]]]:
+    names = {name for _, stages in points for name in stages}
+    per_name = {n: _binned([(t, st[n]) for t, st in points if n in st]) for n in names}
+    rows: dict[float, dict[str, float]] = {}
+    for name, binned in per_name.items():
+        for t, value in binned:
+            rows.setdefault(t, {})[name] = value
+    return sorted(rows.items())
+
+
+def _fps_series(snap: dict[str, Any]) -> dict[str, Points]:
     fps_in = [(r["t"], r["fps_in"]) for r in snap["samples"] if "fps_in" in r]
-    if fps_in:
-        ax.plot(*zip(*fps_in, strict=True), label="in", color="#ff7f0e", alpha=0.8)
-    ax.set_ylim(bottom=0)
+    return {"out": snap["fps_out"], "in": fps_in}
 
 
-def _draw_latency(ax: Any, snap: dict[str, Any]) -> None:
-    if snap["latency"]:
-        ax.plot(*zip(*snap["latency"], strict=True), label="capture → out", lw=0.8)
-    series: dict[str, list[tuple[float, float]]] = {}
+def _prefixed(snap: dict[str, Any], prefix: str, label: str = "") -> dict[str, Points]:
+    series: dict[str, Points] = {}
     for row in snap["samples"]:
         for key, value in row.items():
-            if key.startswith("glass:"):
-                series.setdefault(key, []).append((row["t"], value))
-    for key, points in series.items():
-        ax.plot(*zip(*points, strict=True), label=f"glass-to-glass {key[6:]}", lw=1.2)
-    ax.set_ylim(bottom=0)
+            if key.startswith(prefix):
+                series.setdefault(label + key[len(prefix) :], []).append((row["t"], value))
+    return series
 
 
-def _draw_stages(ax: Any, snap: dict[str, Any]) -> None:
-    series: dict[str, list[tuple[float, float]]] = {}
+def _latency_series(snap: dict[str, Any]) -> dict[str, Points]:
+    return {"capture → out": snap["latency"], **_prefixed(snap, "glass:", "glass-to-glass ")}
+
+
+def _stage_series(snap: dict[str, Any]) -> dict[str, Points]:
+    series: dict[str, Points] = {}
     for t, stages in snap["stages"]:
         for name, value in stages.items():
             series.setdefault(name, []).append((t, value))
-    for name, points in sorted(series.items()):
-        ax.plot(*zip(*points, strict=True), label=name, lw=0.8)
-    ax.set_ylim(bottom=0)
+    return series
 
 
-def _draw_lag(ax: Any, snap: dict[str, Any]) -> None:
-    if snap["lag"]:
-        ax.plot(*zip(*snap["lag"], strict=True), color="#d62728", lw=0.8)
-    ax.set_ylim(bottom=0)
-
-
-def _draw_kbps(ax: Any, snap: dict[str, Any]) -> None:
-    series: dict[str, list[tuple[float, float]]] = {}
-    for row in snap["samples"]:
-        for key, value in row.items():
-            if key.startswith("kbps:"):
-                series.setdefault(key[5:], []).append((row["t"], value))
-    for name, points in series.items():
-        ax.plot(*zip(*points, strict=True), label=name, lw=1)
-    ax.set_ylim(bottom=0)
-
-
-def _draw_drops(ax: Any, snap: dict[str, Any]) -> None:
-    series: dict[str, list[tuple[float, int]]] = {}
+def _drop_series(snap: dict[str, Any]) -> dict[str, Points]:
+    series: dict[str, Points] = {}
     for t, reason, count in snap["drops"]:
         series.setdefault(reason, []).append((t, count))
-    for reason, points in sorted(series.items()):
-        ax.plot(*zip(*points, strict=True), label=reason, marker=".", lw=0.8)
-    ax.set_ylim(bottom=0)
+    return series
 
 
-_DRAW = {
-    "fps": _draw_fps,
-    "latency": _draw_latency,
-    "stages": _draw_stages,
-    "lag": _draw_lag,
-    "kbps": _draw_kbps,
-    "drops": _draw_drops,
+_SERIES = {
+    "fps": _fps_series,
+    "latency": _latency_series,
+    "stages": _stage_series,
+    "lag": lambda snap: {"analysis": snap["lag"]},
+    "kbps": lambda snap: _prefixed(snap, "kbps:"),
+    "drops": _drop_series,
 }
