@@ -19,9 +19,12 @@ import warnings
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from aiohttp import web
+
 from streamlab.camera.launcher import free_port
 from streamlab.config import load_config
 from streamlab.errors import StreamlabError
+from streamlab.lab.cors import cors_middleware
 from streamlab.pipeline import Pipeline
 from streamlab.webrtc.server import Server
 
@@ -41,19 +44,34 @@ class LoopBlockedWarning(UserWarning):
     """The kernel's event loop was blocked, so the served stream stalled."""
 
 
+class NotebookServer(Server):
+    """A ``Server`` whose WHEP and API answer the notebook's page (another origin)."""
+
+    def __init__(self, config: Any, *, allow_origins: tuple[str, ...] = ("loopback",)) -> None:
+        super().__init__(config)
+        self.allow_origins = allow_origins
+
+    def app(self) -> web.Application:
+        app = super().app()
+        app.middlewares.insert(0, cors_middleware(self.allow_origins))
+        return app
+
+
 def serve(
     source_or_pipeline: str | Pipeline,
     *,
     name: str = "demo",
     token: str | None = None,
+    allow_origins: tuple[str, ...] = ("loopback",),
     **settings: Any,
 ) -> LabServer:
     """Serve a source URL or a ``Pipeline`` as ``name`` on 127.0.0.1 (a free port).
 
     Returns at once (``await lab.ready()`` to wait until it listens). ``settings`` are
     stream settings (``analyze``, ``quality``, ``codec``, ...). The Player draws the
-    detections itself, so ``overlay`` defaults to False here. Needs a running event loop:
-    a notebook cell, or async code.
+    detections itself, so ``overlay`` defaults to False here. ``allow_origins``: pages that
+    may call WHEP across origins (the notebook's; ``loopback`` = any 127.0.0.1/localhost
+    port, ``*`` = any). Needs a running event loop: a notebook cell, or async code.
     """
     try:
         asyncio.get_running_loop()
@@ -62,7 +80,8 @@ def serve(
             "sl.lab.serve needs a running event loop: call it in a notebook cell or async code"
         ) from None
     previous = _servers.pop(name, None)
-    lab = LabServer(source_or_pipeline, name=name, token=token, previous=previous, **settings)
+    lab = LabServer(source_or_pipeline, name=name, token=token, previous=previous,
+                    allow_origins=allow_origins, **settings)  # fmt: skip
     _servers[name] = lab
     return lab
 
@@ -82,12 +101,13 @@ class LabServer:
         name: str = "demo",
         token: str | None = None,
         previous: LabServer | None = None,
+        allow_origins: tuple[str, ...] = ("loopback",),
         **settings: Any,
     ) -> None:
         self.name = name
         self.token = token
         config = load_config(host="127.0.0.1", port=free_port(), auth_token=token)
-        self.server = Server(config)
+        self.server = NotebookServer(config, allow_origins=allow_origins)
         self._own_pipeline = not isinstance(source, Pipeline)
         self._settings = dict(settings)
         if self._own_pipeline:

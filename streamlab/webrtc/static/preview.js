@@ -1,6 +1,6 @@
 // streamlab Preview (anywidget): JPEG frames arrive as custom messages with one binary
 // buffer; each animation frame shows the newest, and every frame is acknowledged (shown or
-// superseded) so the kernel keeps at most a few in flight.
+// superseded) when it is taken for display, so the kernel keeps at most a few in flight.
 "use strict";
 
 function render({ model, el }) {
@@ -42,6 +42,7 @@ function render({ model, el }) {
     pending = null;
     loading = true;
     const next = URL.createObjectURL(new Blob([frame.data], { type: "image/jpeg" }));
+    ack(frame.index, true); // taken for display: the kernel may send the next one now
     img.onload = img.onerror = () => {
       loading = false;
       if (url) URL.revokeObjectURL(url);
@@ -50,7 +51,6 @@ function render({ model, el }) {
       const now = performance.now();
       view.times.push(now);
       while (view.times.length && now - view.times[0] > 2000) view.times.shift();
-      ack(frame.index, true);
       if (pending && !raf) raf = requestAnimationFrame(draw);
     };
     img.src = next;
