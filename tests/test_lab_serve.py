@@ -82,12 +82,26 @@ async def test_serve_a_running_pipeline_and_leave_it_running() -> None:
     pipeline = await sl.Pipeline(SOURCE, name="mine").start()
     served = lab.serve(pipeline, name="t4")
     await served.ready()
+    player = served.player()
     client = await sl.WhepClient(served.whep_url()).connect(read_codes=False)
     await client.wait_frames(10)
     await client.close()
     await served.stop()
     assert pipeline.running, "a pipeline handed to serve keeps running"
     await pipeline.stop()
+    assert player.stopped == "server stopped"
+
+
+async def test_players_show_a_stopped_pipeline() -> None:
+    served = lab.serve(SOURCE, name="t8")
+    await served.ready()
+    player = served.player()
+    await asyncio.sleep(0.6)
+    assert player.stopped == ""
+    await served.pipeline.stop()
+    await asyncio.sleep(0.8)
+    assert player.stopped == "pipeline stopped"
+    await served.stop()
 
 
 async def test_players_show_the_server_stopped_and_a_blocked_loop_warns_once() -> None:
@@ -136,3 +150,26 @@ async def test_liveplot_follows_a_served_stream() -> None:
     await plot.stop()
     with pytest.raises(ValueError, match="unknown metric"):
         lab.LivePlot(served, metrics=("fps", "nope"))
+
+
+async def test_whep_answers_the_notebook_page_across_origins_but_not_any_page() -> None:
+    import aiohttp
+
+    served = lab.serve(SOURCE, name="t7", token="secret")
+    await served.ready()
+    url = served.whep_url()
+    preflight = {"Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization, content-type"}  # fmt: skip
+    async with aiohttp.ClientSession() as http:
+        notebook = {"Origin": "http://127.0.0.1:8888", **preflight}
+        async with http.options(url, headers=notebook) as response:
+            assert response.status == 204
+            assert response.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:8888"
+            assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+        async with http.options(url, headers={"Origin": "https://evil.example", **preflight}) as r:
+            assert "Access-Control-Allow-Origin" not in r.headers
+        async with http.post(url, data="v=0", headers={"Origin": "http://localhost:8888",
+                                                       "Content-Type": "application/sdp"}) as r:
+            assert r.status == 401, "the token still applies"
+            assert r.headers["Access-Control-Allow-Origin"] == "http://localhost:8888"
+    await served.stop()

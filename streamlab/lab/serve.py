@@ -186,9 +186,13 @@ class LabServer:
 
     async def _watch_loop(self) -> None:
         loop = asyncio.get_running_loop()
+        ticks = 0
         while True:
             started = loop.time()
             await asyncio.sleep(_WATCH_EVERY_S)
+            ticks += 1
+            if ticks % 5 == 0:
+                self._show_pipeline_state()
             lag = loop.time() - started - _WATCH_EVERY_S
             self.loop_lag_max_s = max(self.loop_lag_max_s, lag)
             if lag > LOOP_LAG_WARN_S and not self._warned:
@@ -199,6 +203,17 @@ class LabServer:
                     LoopBlockedWarning,
                     stacklevel=1,
                 )
+
+    def _show_pipeline_state(self) -> None:
+        """Players of a stream whose pipeline stopped show it (and stop retrying)."""
+        for player in list(self._players):
+            name = player.whep_url.rsplit("/", 1)[-1]
+            stream = self.server.streams.get(name)
+            stopped = stream is None or not stream.pipeline.running
+            if stopped and not player.stopped:
+                player.stopped = "pipeline stopped"
+            elif not stopped and player.stopped == "pipeline stopped":
+                player.stopped = ""
 
     # -- streams -----------------------------------------------------------------------
 

@@ -317,7 +317,7 @@ export function createPlayer(container, options) {
   // the stream ended on the server: no retries until play() is asked again
   P.setStopped = (reason) => {
     stoppedReason = reason || null;
-    if (!stoppedReason) { if (wanted && !pc) play(); return; }
+    if (!stoppedReason) { if (!pc) play(); return; }
     stop(false).then(() => setState("stopped: " + stoppedReason, true));
   };
   P.destroy = () => {
