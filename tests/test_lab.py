@@ -134,3 +134,19 @@ async def test_preview_shows_stopped_when_the_pipeline_stops() -> None:
     assert preview.state == "stopped"
     assert preview.sent <= sent + 2
     await preview.stop()
+
+
+async def test_preview_sends_nothing_while_no_view_is_on_screen() -> None:
+    pipeline = sl.Pipeline(SOURCE)
+    async with pipeline:
+        preview = Preview(pipeline)
+        browser = Browser(preview, ack=True)
+        preview._on_message(preview, {"type": "visible", "view": "a", "value": False}, [])
+        await asyncio.sleep(0.3)
+        hidden = len(browser.frames)
+        await asyncio.sleep(0.5)
+        assert len(browser.frames) == hidden, "scrolled away: nothing sent"
+        preview._on_message(preview, {"type": "visible", "view": "b", "value": True}, [])
+        await asyncio.sleep(0.5)
+        assert len(browser.frames) > hidden + 5
+        await preview.stop()

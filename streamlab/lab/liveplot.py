@@ -3,7 +3,7 @@
 The plot subscribes to the pipeline's events (frames delivered and dropped, quality
 changes) and, for a served stream, polls the server's per-viewer figures. Figures are
 rendered to PNG with the Agg backend in an executor thread (no ipympl needed) and shown in
-an ``ipywidgets.Image``.
+an ``ipywidgets.Image``, only while the plot is on screen (the browser reports it).
 """
 
 from __future__ import annotations
@@ -62,10 +62,14 @@ class LivePlot:
         self.hz = hz
         self.players = tuple(players)
         self.width_in = width_in
+        from streamlab.lab.visibility import VisibilityProbe
+
         self.image = widgets.Image(format="png")
         self.state_view = widgets.HTML()
-        self.widget = widgets.VBox([self.state_view, self.image])
+        self.probe = VisibilityProbe()
+        self.widget = widgets.VBox([self.state_view, self.image, self.probe])
         self.widget.add_class("sl-live-plot")
+        self.widget.add_class("sl-visibility-root")
         self.renders = 0
         self.started = time.monotonic()
         self._lock = threading.Lock()
@@ -157,10 +161,11 @@ class LivePlot:
             self._show_state(running)
             if running:
                 self.sample()
-            snapshot = self.snapshot()
-            png = await loop.run_in_executor(None, self._render, snapshot)
-            self.image.value = png
-            self.renders += 1
+            if self.renders == 0 or self.probe.visible is not False:  # none drawn unseen
+                snapshot = self.snapshot()
+                png = await loop.run_in_executor(None, self._render, snapshot)
+                self.image.value = png
+                self.renders += 1
             spent = loop.time() - started  # never more than half the time drawing
             await asyncio.sleep(max(0.05, 1 / self.hz - spent, spent))
 

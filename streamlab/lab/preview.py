@@ -3,8 +3,8 @@
 For when WebRTC is not possible (a remote Jupyter with no UDP path). Each frame is one
 custom widget message with the JPEG as a binary buffer; the browser shows the newest on its
 next animation frame and acknowledges every frame, and the kernel keeps at most
-``max_in_flight`` (2) unacknowledged, so a slow front end never builds latency. Encoding
-runs in an executor, never on the event loop.
+``max_in_flight`` (2) unacknowledged, so a slow front end never builds latency; nothing is
+sent while no view is on screen. Encoding runs in an executor, never on the event loop.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import traitlets
 from streamlab.frame import Frame
 from streamlab.lab.player import STATIC
 from streamlab.lab.target import Target, resolve
+from streamlab.lab.visibility import Views
 
 ACK_TIMEOUT_S = 1.0  # an unacknowledged frame is forgotten after this (no view, closed view)
 
@@ -85,6 +86,7 @@ class Preview(anywidget.AnyWidget):
         self._in_flight: dict[int, float] = {}
         self._shown_at: deque[float] = deque(maxlen=120)
         self._roundtrips: deque[float] = deque(maxlen=120)
+        self.views = Views()
         self._wake = asyncio.Event()
         self.sink = LatestFrameSink(self._wake.set)
         self._task: asyncio.Task[None] | None = None
@@ -131,6 +133,7 @@ class Preview(anywidget.AnyWidget):
             frame = self.sink.frame
             ready = (
                 running
+                and self.views.visible is not False
                 and frame is not None
                 and frame.seq != last_seq
                 and len(self._in_flight) < self.max_in_flight
@@ -177,6 +180,9 @@ class Preview(anywidget.AnyWidget):
                 del self._in_flight[index]
 
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if self.views.note(content):
+            self._wake.set()
+            return
         if not isinstance(content, dict) or content.get("type") != "ack":
             return
         sent_at = self._in_flight.pop(content.get("index"), None)  # type: ignore[arg-type]

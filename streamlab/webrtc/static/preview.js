@@ -56,11 +56,19 @@ function render({ model, el }) {
     img.src = next;
   }
 
+  // the kernel sends nothing while no view is on screen (jupyter_rfb's rule)
+  const viewId = Math.random().toString(36).slice(2);
+  const visibility = new IntersectionObserver((entries) =>
+    model.send({ type: "visible", view: viewId, value: entries[0].isIntersecting }));
+  visibility.observe(root);
+
   model.on("msg:custom", onMessage);
   model.on("change:state", showState);
   showState();
   return () => {
     alive = false;
+    visibility.disconnect();
+    model.send({ type: "visible", view: viewId, value: false });
     model.off("msg:custom", onMessage);
     model.off("change:state", showState);
     if (raf) cancelAnimationFrame(raf);
