@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from streamlab.config import StreamingConfig
-from streamlab.errors import ConfigError
-from streamlab.pipeline import LIVE_SETTINGS, Pipeline
+from streamlab.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from streamlab.lab.serve import LabServer
@@ -55,8 +54,7 @@ class Target:
     def settings(self) -> dict[str, Any]:
         """The live settings as applied right now."""
         stream = self.server.streams.get(self.label) if self.server is not None else None
-        settings_of = getattr(stream, "settings", None)  # Stream.settings() once it lands
-        applied = dict(settings_of()) if callable(settings_of) else {}
+        applied = dict(stream.settings()) if stream is not None else {}
         config = self.pipeline.config
         for name in LIVE_FIELDS:
             applied.setdefault(name, getattr(config, name))
@@ -67,17 +65,10 @@ class Target:
 
         Raises ConfigError (nothing changed) for a bad value.
         """
-        server = self.server
-        server_update = getattr(server, "update", None)  # Server.update() once it lands
-        if callable(server_update):
-            await server_update(self.label, **settings)
-            return self.settings()
-        unknown = sorted(set(settings) - LIVE_SETTINGS - set(LIVE_FIELDS))
-        if unknown:
-            raise ConfigError(f"cannot change {unknown[0]!r} while running; restart the stream")
-        await self.pipeline.update(**settings)
-        if server is not None and "quality" in settings:
-            _bridge_quality(server, self.label, str(settings["quality"]))
+        if self.server is not None:
+            await self.server.update(self.label, **settings)
+        else:
+            await self.pipeline.update(**settings)
         return self.settings()
 
     def stream_info(self) -> dict[str, Any] | None:
@@ -86,16 +77,6 @@ class Target:
             return None
         stream = self.server.streams.get(self.label)
         return None if stream is None else stream.info()
-
-
-def _bridge_quality(server: Server, name: str, spec: str) -> None:
-    """Until ``Server.update`` exists: hand a new quality strategy to the stream's fan-out."""
-    from streamlab.strategies.quality import Load, quality
-
-    fanout = server.streams[name].fanout
-    fanout.quality = quality.create(spec)
-    fanout.level = fanout.quality.decide(Load(0.0, 1 / 30))
-    fanout.request_keyframe()
 
 
 def resolve(target: Any, name: str | None = None) -> Target:
