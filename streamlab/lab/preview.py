@@ -26,6 +26,8 @@ from streamlab.lab.target import Target, resolve
 from streamlab.lab.visibility import Views
 
 ACK_TIMEOUT_S = 1.0  # an unacknowledged frame is forgotten after this (no view, closed view)
+MAX_AHEAD_S = 0.1  # a frame encoded ahead is dropped when it waited longer than this
+EXPECT_ACK_S = 0.2  # encode ahead only while the oldest frame in flight is younger
 
 
 class LatestFrameSink:
@@ -125,40 +127,48 @@ class Preview(anywidget.AnyWidget):
         loop = asyncio.get_running_loop()
         last_seq = -1
         next_due = 0.0
+        # encoded ahead while both slots are in flight, sent the moment an ack frees one
+        ahead: tuple[int, float, bytes] | None = None
         while True:
             self._wake.clear()
             running = self.target.running
             self.state = "streaming" if running else "stopped"
-            self._expire(time.monotonic())
+            now = time.monotonic()
+            self._expire(now)
             frame = self.sink.frame
-            ready = (
-                running
-                and self.views.visible is not False
-                and frame is not None
-                and frame.seq != last_seq
-                and len(self._in_flight) < self.max_in_flight
-            )
-            if not ready:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 0.25)
+            wanted = running and self.views.visible is not False
+            fresh = frame is not None and frame.seq != last_seq
+            if ahead is not None and (not wanted or now - ahead[1] > MAX_AHEAD_S):
+                ahead = None  # too old to show
+            free = len(self._in_flight) < self.max_in_flight
+            if wanted and free and ahead is not None and now >= next_due:
+                seq, _, jpeg = ahead
+                ahead = None
+                next_due = self._send_frame(seq, jpeg)
                 continue
-            wait = next_due - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            oldest = min(self._in_flight.values(), default=now)
+            ack_soon = free or now - oldest < EXPECT_ACK_S  # else: no view answers now
+            if wanted and fresh and ahead is None and ack_soon:
+                assert frame is not None
+                last_seq = frame.seq
+                jpeg = await loop.run_in_executor(None, self._encode, frame)
+                if jpeg:
+                    ahead = (frame.seq, time.monotonic(), jpeg)
                 continue
-            assert frame is not None
-            last_seq = frame.seq
-            jpeg = await loop.run_in_executor(None, self._encode, frame)
-            if not jpeg:
-                continue
-            index = self.sent
-            self.sent += 1
-            sent_at = time.monotonic()
-            # pace by send time (a little early is fine: the source sets the real rate)
-            next_due = sent_at + 0.8 / self.fps
-            self._in_flight[index] = sent_at
-            self.max_seen_in_flight = max(self.max_seen_in_flight, len(self._in_flight))
-            self.send({"type": "frame", "index": index, "seq": frame.seq}, buffers=[jpeg])
+            timeout = max(0.001, next_due - now) if wanted and ahead and free else 0.25
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _send_frame(self, seq: int, jpeg: bytes) -> float:
+        """Send one JPEG; returns when the next may go (paced a little early: the source
+        sets the real rate)."""
+        index = self.sent
+        self.sent += 1
+        sent_at = time.monotonic()
+        self._in_flight[index] = sent_at
+        self.max_seen_in_flight = max(self.max_seen_in_flight, len(self._in_flight))
+        self.send({"type": "frame", "index": index, "seq": seq}, buffers=[jpeg])
+        return sent_at + 0.8 / self.fps
 
     def _encode(self, frame: Frame) -> bytes:
         image = frame.image

@@ -1,6 +1,7 @@
 // streamlab Preview (anywidget): JPEG frames arrive as custom messages with one binary
-// buffer; each animation frame shows the newest, and every frame is acknowledged (shown or
-// superseded) when it is taken for display, so the kernel keeps at most a few in flight.
+// buffer; the newest is shown as soon as the previous one has loaded, and every frame is
+// acknowledged (shown or superseded) when it is taken, so the kernel keeps at most a few in
+// flight.
 "use strict";
 
 function render({ model, el }) {
@@ -32,7 +33,8 @@ function render({ model, el }) {
     if (!msg || msg.type !== "frame" || !buffers || !buffers.length) return;
     if (pending) { ack(pending.index, false); view.superseded++; }
     pending = { index: msg.index, data: buffers[0] };
-    if (!raf) raf = requestAnimationFrame(draw);
+    if (!loading) draw(); // take it now: the ack goes back at once, the paint follows
+    else if (!raf) raf = requestAnimationFrame(draw);
   }
 
   function draw() {
