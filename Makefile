@@ -37,9 +37,11 @@ bench: venv system-deps
 		--benchmark-json=reports/bench.json -p no:cacheprovider
 	$(VENV)/bin/streamlab report reports/bench.json --out reports
 
-## lab: JupyterLab on 127.0.0.1
+## lab: JupyterLab on 127.0.0.1 (with a token; --allow-root when run as root, e.g. a container)
 lab: venv
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser notebooks
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --ServerApp.root_dir=notebooks \
+		$(if $(filter 0,$(shell id -u)),--allow-root) \
+		--IdentityProvider.token=$${JUPYTER_TOKEN:-$$(openssl rand -hex 16 2>/dev/null || echo streamlab-$$RANDOM$$RANDOM)}
 
 ## datasets: write the synthetic clips with ground truth listed in datasets/manifest.json
 datasets: venv
