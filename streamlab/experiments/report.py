@@ -83,9 +83,9 @@ def _param_columns(rows: Any) -> list[str]:
 
 
 def _show(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
-        return "none"
-    return str(value)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "default"
+    return "none" if value == "" else str(value)
 
 
 def key_table(rows: Any) -> Any:

@@ -184,7 +184,7 @@ async def _measure_viewers(
     seconds = (window_end - window_start) / 1000
     busy = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
     result.latencies_ms = [round(v, 1) for log in windowed for _, v in log.latencies]
-    result.series = series
+    result.series = _rezero(series, window_start)
     result.metrics = _metrics(windowed, seconds, busy, rss_mb, series, connected)
     result.metrics["stage_ms"] = measure.stage_means(stages_before, stages_after)
     result.metrics["dropped"] = _dropped(api_before, api_after)
@@ -206,6 +206,13 @@ async def _seconds(
         tick(step)
 
 
+def _rezero(series: list[dict[str, Any]], zero: float) -> list[dict[str, Any]]:
+    """Time of each sample in seconds from the end of warm-up (negative during warm-up)."""
+    for row in series:
+        row["t"] = round((row.pop("at") - zero) / 1000, 2)
+    return series
+
+
 def _row(
     stream: dict[str, Any], process: psutil.Process, logs: list[measure.ViewerLog], zero: float
 ) -> dict[str, Any]:
@@ -214,6 +221,7 @@ def _row(
     viewers = [v for v in stream.get("viewers") or [] if isinstance(v, dict)]
     return {
         "t": round((now - zero) / 1000, 2),
+        "at": now,
         "cpu_percent": process.cpu_percent(None),
         "rss_mb": round(process.memory_info().rss / 2**20, 1),
         "fps_out": pipeline.get("fps_out"),
@@ -315,7 +323,7 @@ async def _measure_transcode(
         series: list[dict[str, Any]] = []
 
         async def sample(zero: float) -> dict[str, Any]:
-            return {"t": round((measure.epoch_ms() - zero) / 1000, 2),
+            return {"t": round((measure.epoch_ms() - zero) / 1000, 2), "at": measure.epoch_ms(),
                     "cpu_percent": process.cpu_percent(None),
                     "rss_mb": round(process.memory_info().rss / 2**20, 1),
                     "frames": frames[0]}  # fmt: skip
@@ -327,7 +335,7 @@ async def _measure_transcode(
         cpu_after, frames_after = process.cpu_times(), frames[0]
         rss_mb = process.memory_info().rss / 2**20
     busy = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
-    result.series = series
+    result.series = _rezero(series, start)
     result.metrics = {
         "fps": round((frames_after - frames_before) / seconds, 2),
         "cpu_percent": round(100 * busy / seconds, 1),
