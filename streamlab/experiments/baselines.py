@@ -55,7 +55,7 @@ def run_pyav(source: str, codec: str, bitrate: int = 2_000_000) -> int:
     options = {"rtsp_transport": "tcp"} if source.startswith("rtsp") else {}
     container = av.open(source.removeprefix("file://"), options=options)
     stream = container.streams.video[0]
-    encoder = av.CodecContext.create(ENCODERS.get(codec, "libvpx"), "w")
+    encoder: Any = av.CodecContext.create(ENCODERS.get(codec, "libvpx"), "w")
     encoder.width, encoder.height = stream.codec_context.width, stream.codec_context.height
     encoder.pix_fmt, encoder.bit_rate = "yuv420p", bitrate
     encoder.time_base = stream.time_base or Fraction(1, 90000)
@@ -101,6 +101,9 @@ async def serve_restreamer(source: str, port: int, network: str = "") -> None:
     options = {"rtsp_transport": "tcp"} if source.startswith("rtsp") else {}
     player = MediaPlayer(source.removeprefix("file://"), options=options)
     relay = MediaRelay()
+    video = player.video
+    if video is None:
+        raise SystemExit(f"restreamer: error: no video in {source}")
     peers: set[Any] = set()
     links: list[Any] = []
 
@@ -108,7 +111,7 @@ async def serve_restreamer(source: str, port: int, network: str = "") -> None:
         with local_addresses(("127.0.0.1",)):
             pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
             peers.add(pc)
-            pc.addTrack(relay.subscribe(player.video))
+            pc.addTrack(relay.subscribe(video))
             await pc.setRemoteDescription(RTCSessionDescription(await request.text(), "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
             if attach is not None:

@@ -214,7 +214,7 @@ def counters(stream: dict[str, Any] | None) -> dict[str, float]:
     walk("delivery", stream.get("delivery") or {})
     for viewer in stream.get("viewers") or []:
         if isinstance(viewer, dict):
-            walk("viewers", {"dropped": viewer.get("dropped", 0)})
+            walk("viewers", {"dropped": viewer.get("dropped", 0), "link": viewer.get("link") or {}})
     return out
 
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
@@ -25,6 +26,7 @@ class Child:
         self.errors: deque[str] = deque(maxlen=20)
         self.on_line: Callable[[str], None] | None = None
         self._seen = threading.Condition()
+        self._closed = False
         env = dict(os.environ, STREAMING_LOG_LEVEL="error", PYTHONUNBUFFERED="1")
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -48,6 +50,10 @@ class Child:
                 self._seen.notify_all()
             if self.on_line is not None:
                 self.on_line(text)
+        if out:
+            with self._seen:
+                self._closed = True
+                self._seen.notify_all()
 
     def ready(self, prefix: str, within_s: float = 30.0) -> str:
         """The rest of the first stdout line starting with ``prefix``; ConfigError if none."""
@@ -59,11 +65,11 @@ class Child:
             return None
 
         with self._seen:
-            self._seen.wait_for(lambda: found() is not None or self.process.poll() is not None,
-                                within_s)  # fmt: skip
+            self._seen.wait_for(lambda: found() is not None or self._closed, within_s)
             value = found()
         if value is None:
             self.stop()
+            time.sleep(0.1)  # let the stderr reader catch the last line
             detail = " | ".join(list(self.errors)[-3:]) or "no output"
             raise ConfigError(f"{self.what} did not start: {detail}")
         return value

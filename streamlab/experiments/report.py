@@ -60,7 +60,7 @@ def load(*paths: str | Path) -> Loaded:
 
 def labels(rows: Any) -> list[str]:
     """Each row's label: the parameters that differ within ``rows`` (never a test id)."""
-    params = [c for c in _param_columns(rows) if rows[c].astype(str).nunique() > 1]
+    params = [c for c in _param_columns(rows) if rows[c].map(_show).nunique() > 1]
     multi_run = rows["run"].nunique() > 1
     out = []
     for _, row in rows.iterrows():
@@ -85,6 +85,8 @@ def _param_columns(rows: Any) -> list[str]:
 def _show(value: Any) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "default"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     return "none" if value == "" else str(value)
 
 
@@ -187,8 +189,8 @@ def _spread(loaded: Loaded, row: Any, metric: str) -> tuple[float, float] | None
     if metric.startswith("latency"):
         values = _latencies(loaded, row)
     else:
-        values = [s.get("cpu_percent") for s in _series(loaded, row) if s.get("t", -1) >= 0]
-        values = [v for v in values if isinstance(v, (int, float))]
+        cpu = [s.get("cpu_percent") for s in _series(loaded, row) if s.get("t", -1) >= 0]
+        values = [float(v) for v in cpu if isinstance(v, (int, float))]
     if len(values) < 2:
         return None
     q1, _, q3 = quartiles([float(v) for v in values])
@@ -257,7 +259,7 @@ def calibration(frame: Any) -> Any:
         mask = frame["stage_delay_ms"].fillna(0).astype(float) == 0
         mask &= frame["run"] == row["run"]
         for column in params:
-            mask &= frame[column].astype(str) == str(row[column])
+            mask &= frame[column].map(_show) == _show(row[column])
         base = frame[mask]
         if base.empty or row.get("latency_p50_ms") is None:
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -41,6 +42,8 @@ class RunResult:
     series: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     started: float = 0.0
+    finished: float = 0.0
+    runner_pid: int = 0
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
@@ -66,8 +69,8 @@ def run_one(
     tick: Tick | None = None,
 ) -> RunResult:  # fmt: skip
     """Measure one repeat of ``scenario``; errors end up in ``result.error`` as one line."""
-    result = RunResult(scenario.to_dict(), repeat, started=time.time(),
-                       load_before=tuple(psutil.getloadavg()))  # type: ignore[arg-type]  # fmt: skip
+    result = RunResult(scenario.to_dict(), repeat, started=time.time(), runner_pid=os.getpid(),
+                       load_before=psutil.getloadavg())  # fmt: skip
     own = cameras is None
     pool = cameras or CameraPool()
     try:
@@ -79,6 +82,7 @@ def run_one(
     finally:
         if own:
             pool.close()
+        result.finished = time.time()
     return result
 
 
@@ -148,7 +152,8 @@ async def _measure_viewers(
             else:
                 for _ in range(scenario.viewers):
                     viewer = measure.AiortcViewer(f"{base}whep/cam")
-                    aiortc.append(await viewer.connect())
+                    await viewer.connect()
+                    aiortc.append(viewer)
                 await asyncio.gather(*(v.wait_frames(1, 30.0) for v in aiortc))
                 logs = [v.log for v in aiortc]
 
@@ -271,8 +276,9 @@ def _quality_changes(first: Any, last: Any, series: list[dict[str, Any]]) -> int
     """From the viewers' own counters when the server reports them, else rung changes seen."""
     def total(api: Any) -> int | None:
         stream = (api or {}).get("streams", [{}])[0] if api else {}
-        counts = [v.get("quality_changes") for v in stream.get("viewers") or []
-                  if isinstance(v, dict) and isinstance(v.get("quality_changes"), int)]  # fmt: skip
+        viewers = [v for v in stream.get("viewers") or [] if isinstance(v, dict)]
+        counts = [int(v["quality_changes"]) for v in viewers
+                  if isinstance(v.get("quality_changes"), int)]  # fmt: skip
         return sum(counts) if counts else None
 
     end = total(last)

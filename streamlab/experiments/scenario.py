@@ -50,10 +50,8 @@ class CameraSpec:
         width, height, fps = (int(match.group(i)) for i in (1, 2, 3))
         if not (16 <= width <= 3840 and 16 <= height <= 2160 and 1 <= fps <= 60):
             raise ConfigError(f"camera {text!r}: size 16..3840x16..2160 and fps 1..60 only")
-        options = tuple(
-            tuple(part.split("=", 1)) for part in match.group(4).split(",") if part
-        )
-        return cls(width, height, fps, options)  # type: ignore[arg-type]
+        pairs = [part.split("=", 1) for part in match.group(4).split(",") if part]
+        return cls(width, height, fps, tuple((key, value) for key, value in pairs))
 
     @property
     def key(self) -> str:
