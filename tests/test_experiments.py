@@ -35,6 +35,9 @@ def test_defaults_matrix_and_scenarios_expand_to_the_cross_product() -> None:
     assert names[-1] == "fixed"  # a key the scenario sets is not expanded
     first = found[0]
     assert first.viewers == 2 and first.duration_s == 3.0
+    local = scenario.parse({"defaults": {"source": SYNTH, "viewers": 1},
+                            "scenario": [{"name": "v", "matrix": {"viewers": [1, 4]}}]})  # fmt: skip
+    assert [s.viewers for s in local] == [1, 4]  # a scenario's matrix overrides defaults
     assert first.params()["system"] == "streamlab"
     assert {first.settings["codec"], first.settings["quality"]} == {"vp8", "aimd"}
 

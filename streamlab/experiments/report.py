@@ -97,9 +97,13 @@ def key_table(rows: Any) -> Any:
     for column, title in KEY_COLUMNS:
         if column in rows.columns and rows[column].notna().any():
             table[title] = rows[column].to_numpy()
-    drops = [c for c in rows.columns if c.startswith("dropped.")]
-    if drops:
+    counters = [c for c in rows.columns if c.startswith("dropped.")]
+    drops = [c for c in counters if "drop" in c.split(".", 1)[1]]
+    skips = [c for c in counters if c not in drops]
+    if drops:  # frames lost on the way (buffer, encoder, viewer queue, link)
         table["dropped"] = rows[drops].fillna(0).sum(axis=1).to_numpy()
+    if skips:  # frames not analysed, by choice or because analysis was busy
+        table["not analysed"] = rows[skips].fillna(0).sum(axis=1).to_numpy()
     table["repeats"] = rows["repeats"].to_numpy()
     if rows["error"].astype(bool).any():
         table["error"] = rows["error"].to_numpy()
@@ -129,17 +133,33 @@ def _series(loaded: Loaded, row: Any) -> list[dict[str, Any]]:
     return runs[0].get("series", []) if runs else []
 
 
+def _colors(count: int) -> list[Any]:
+    plt = _plt()
+    cmap = plt.get_cmap("tab10" if count <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(count)]
+
+
+def _legend(fig: Any, ax: Any, count: int) -> None:
+    """Below the axes when many lines would hide the data."""
+    if count <= 6:
+        ax.legend(fontsize=7)
+    else:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
 def plot_cdf(loaded: Loaded, rows: Any, names: list[str], path: Path) -> Path | None:
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    wide = len(rows) > 6
+    fig, ax = plt.subplots(figsize=(12 if wide else 8, 4.5))
+    colors = _colors(len(rows))
     drawn = False
-    for label, (_, row) in zip(names, rows.iterrows(), strict=True):
+    for index, (label, (_, row)) in enumerate(zip(names, rows.iterrows(), strict=True)):
         values = np.sort(np.asarray(_latencies(loaded, row), dtype=float))
         if not len(values):
             continue
         drawn = True
         cdf = np.arange(1, len(values) + 1) / len(values)
-        (line,) = ax.plot(values, cdf, label=label)
+        (line,) = ax.plot(values, cdf, label=label, color=colors[index])
         for q, marker in ((0.5, "o"), (0.95, "^")):
             x = float(np.quantile(values, q))
             ax.plot([x], [q], marker=marker, color=line.get_color())
@@ -148,23 +168,34 @@ def plot_cdf(loaded: Loaded, rows: Any, names: list[str], path: Path) -> Path | 
         return None
     ax.set_xlabel("glass-to-glass latency (ms)   ● p50  ▲ p95")
     ax.set_ylabel("fraction of frames")
+    if values_span(loaded, rows) > 20:
+        ax.set_xscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    _legend(fig, ax, len(rows))
     return _save(plt, fig, path)
+
+
+def values_span(loaded: Loaded, rows: Any) -> float:
+    """Largest over smallest median latency in the group (log axis beyond 20x)."""
+    medians = [np.median(v) for _, row in rows.iterrows() if (v := _latencies(loaded, row))]
+    return float(max(medians) / max(min(medians), 1.0)) if medians else 1.0
 
 
 def plot_time(loaded: Loaded, rows: Any, names: list[str], path: Path) -> Path | None:
     plt = _plt()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+    wide = len(rows) > 6
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12 if wide else 8, 5.5), sharex=True)
+    colors = _colors(len(rows))
     drawn = False
-    for label, (_, row) in zip(names, rows.iterrows(), strict=True):
+    for index, (label, (_, row)) in enumerate(zip(names, rows.iterrows(), strict=True)):
         series = _series(loaded, row)
         t = [s["t"] for s in series]
         fps = [_mean(s.get("rx_fps")) for s in series]
         kbps = [_mean(s.get("rx_kbps")) for s in series]
         if any(v is not None for v in fps):
             drawn = True
-            (line,) = top.plot(t, [np.nan if v is None else v for v in fps], label=label)
+            (line,) = top.plot(t, [np.nan if v is None else v for v in fps], label=label,
+                               color=colors[index])  # fmt: skip
             bottom.plot(t, [np.nan if v is None else v for v in kbps], color=line.get_color())
     if not drawn:
         plt.close(fig)
@@ -175,7 +206,7 @@ def plot_time(loaded: Loaded, rows: Any, names: list[str], path: Path) -> Path |
     for ax in (top, bottom):
         ax.axvline(0, color="grey", lw=0.8, ls="--")
         ax.grid(alpha=0.3)
-    top.legend(fontsize=7)
+    _legend(fig, top, len(rows))
     return _save(plt, fig, path)
 
 
@@ -241,7 +272,7 @@ def plot_cpu_viewers(rows: Any, path: Path) -> Path | None:
 
 def _save(plt: Any, fig: Any, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
     return path
 

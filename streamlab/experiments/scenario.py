@@ -4,7 +4,8 @@ A scenario is one configuration to measure. Keys the runner understands itself a
 ``RUN_KEYS``; every other key is a pipeline/delivery setting passed to the server as is
 (``codec``, ``quality``, ``buffering``, ``skipping``, ``analyze``, ``network``,
 ``stage_delay_ms`` ...). ``[matrix]`` (file-wide) and ``matrix = {...}`` inside a scenario
-expand lists into their cross product; a key a scenario sets itself is not expanded.
+expand lists into their cross product, over ``[defaults]``; a key a scenario sets itself is
+not expanded by the file-wide matrix.
 
 Every mistake in a file is one line naming the file, the scenario and the key.
 """
@@ -30,7 +31,7 @@ RUN_KEYS = frozenset(
 # settings the lead's delivery work adds; accepted here, the server says if it cannot apply them
 PENDING_SETTINGS = frozenset({"network", "stage_delay_ms"})
 CAMERA = re.compile(r"^camera:(\d+)x(\d+)@(\d+)((?:,[a-z_]+=[^,]+)*)$")
-NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]=,:/ ]+$")
+NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]=,:/%+ ]+$")
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ class Scenario:
         label = f"{where} {name!r}" if name else where
         if not isinstance(name, str) or not name.strip() or not NAME.match(name):
             raise ConfigError(f"{label}: 'name' must be a non-empty string of letters, digits, "
-                              "- _ . : / = , [ ] or spaces")  # fmt: skip
+                              "- _ . : / = , % + [ ] or spaces")  # fmt: skip
         source = data.pop("source", None)
         if not isinstance(source, str) or not source.strip():
             raise ConfigError(f"{label}: 'source' is required (synthetic://, a file, "
@@ -180,9 +181,8 @@ def _check_settings(label: str, settings: dict[str, Any]) -> None:
         raise ConfigError(f"{label}: {exc}") from None
 
 
-def expand(table: Mapping[str, Any], matrix: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The cross product of ``matrix`` lists over ``table``; expanded names carry the values."""
-    axes = {k: v for k, v in matrix.items() if k not in table}
+def expand(table: Mapping[str, Any], axes: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The cross product of ``axes`` lists over ``table``; expanded names carry the values."""
     if not axes:
         return [dict(table)]
     keys = list(axes)
@@ -234,8 +234,8 @@ def parse(data: Mapping[str, Any], *, where: str = "scenarios") -> list[Scenario
             raise ConfigError(f"{where}: scenario #{index} must be a table")
         own = dict(table)
         local = _check_matrix(f"{where} scenario #{index}", own.pop("matrix", {}))
-        merged = {**defaults, **own}
-        for row in expand(merged, {**matrix, **local}):
+        axes = {**{k: v for k, v in matrix.items() if k not in own}, **local}
+        for row in expand({**defaults, **own}, axes):
             scenarios.append(Scenario.from_table(row, where=f"{where} scenario #{index}"))
     names = [s.name for s in scenarios]
     duplicates = sorted({n for n in names if names.count(n) > 1})
