@@ -9,6 +9,7 @@ and each viewer's received kbit/s, so reports can draw time series.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import json
 import os
@@ -76,7 +77,7 @@ def run_one(
     try:
         with CpuLoad(scenario.cpu_load):
             source = pool.url(scenario.source)
-            asyncio.run(_measure(scenario, source, result, tick or (lambda s: None)))
+            _run_coroutine(_measure(scenario, source, result, tick or (lambda s: None)))
     except (StreamlabError, OSError, TimeoutError, RuntimeError) as exc:
         result.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
     finally:
@@ -84,6 +85,17 @@ def run_one(
             pool.close()
         result.finished = time.time()
     return result
+
+
+def _run_coroutine(coroutine: Any) -> None:
+    """``asyncio.run`` — in a helper thread when this thread already runs a loop (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)
+        return
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="experiment") as pool:
+        pool.submit(asyncio.run, coroutine).result()
 
 
 def run_table(table: dict[str, Any], repeat: int) -> dict[str, Any]:
