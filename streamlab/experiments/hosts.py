@@ -23,7 +23,7 @@ def _serve(args: argparse.Namespace) -> int:
     from streamlab.webrtc.server import Server
 
     settings = json.loads(args.settings)
-    config = load_config(**settings, host="127.0.0.1", port=args.port)
+    config = load_config(**{**settings, "host": "127.0.0.1", "port": args.port})
     server = Server(config)
     server.add_stream(args.source, name=args.name)
 

@@ -28,7 +28,8 @@ CALIBRATION_MS = 100.0
 CALIBRATION_TOLERANCE_MS = 5.0
 AGREEMENT = 0.10
 AXES = {"latency_p50_ms": "p50 latency (ms), IQR of frames",
-        "cpu_percent": "server CPU (% of a core), IQR of seconds"}  # fmt: skip
+        "cpu_percent": "server CPU (% of a core), IQR of seconds",
+        "analysis_lag_p95_ms": "analysis lag p95 (ms), IQR of seconds"}  # fmt: skip
 
 
 @dataclass
@@ -220,8 +221,9 @@ def _spread(loaded: Loaded, row: Any, metric: str) -> tuple[float, float] | None
     if metric.startswith("latency"):
         values = _latencies(loaded, row)
     else:
-        cpu = [s.get("cpu_percent") for s in _series(loaded, row) if s.get("t", -1) >= 0]
-        values = [float(v) for v in cpu if isinstance(v, (int, float))]
+        key = "analysis_lag_ms" if metric.startswith("analysis") else metric
+        seconds = [s.get(key) for s in _series(loaded, row) if s.get("t", -1) >= 0]
+        values = [float(v) for v in seconds if isinstance(v, (int, float))]
     if len(values) < 2:
         return None
     q1, _, q3 = quartiles([float(v) for v in values])
@@ -230,7 +232,7 @@ def _spread(loaded: Loaded, row: Any, metric: str) -> tuple[float, float] | None
 
 def plot_bars(loaded: Loaded, rows: Any, names: list[str], path: Path) -> Path | None:
     plt = _plt()
-    metrics = [m for m in ("latency_p50_ms", "cpu_percent") if m in rows and rows[m].notna().any()]
+    metrics = [m for m in AXES if m in rows and rows[m].notna().any()]
     if not metrics:
         return None
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 0.45 * len(rows) + 1.5),
