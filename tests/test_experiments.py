@@ -226,7 +226,7 @@ def test_report_labels_by_parameters_and_checks_calibration(tmp_path: Path) -> N
     assert "| codec=vp8, stage_delay_ms=100 |" in key_table
     assert "cal-delayed" not in key_table  # labels are parameters, never test ids
     assert "## Calibration" in text and "| 100.2 | yes |" in text.replace("100.25", "100.2")
-    assert "## Repeat agreement" in text
+    assert "## Repeat agreement" in text and "## g: per-stage latency" in text
     pngs = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
     assert pngs == ["g_bars.png", "g_fps_kbps.png", "g_latency_cdf.png"]
     assert "<img src=\"g_latency_cdf.png\"" in html.read_text()

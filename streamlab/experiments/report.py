@@ -111,6 +111,16 @@ def key_table(rows: Any) -> Any:
     return table
 
 
+def stage_table(rows: Any, names: list[str]) -> Any:
+    """Mean ms from capture to each stage, one column per stage (None without any)."""
+    columns = [c for c in rows.columns if c.startswith("stage_ms.") and rows[c].notna().any()]
+    if not columns:
+        return None
+    table = rows[columns].rename(columns=lambda c: c.split(".", 1)[1])
+    table.insert(0, "scenario", names)
+    return table
+
+
 def _plt() -> Any:
     import matplotlib
 
@@ -354,6 +364,11 @@ def build(paths: list[str | Path], out: Path) -> list[Section]:
             plot_cpu_viewers(rows, out / f"{slug}_cpu_viewers.png"),
         ) if p is not None]  # fmt: skip
         sections.append(Section(str(group), table=key_table(rows), images=images))
+        stages = stage_table(rows, names)
+        if stages is not None:
+            sections.append(Section(f"{group}: per-stage latency", table=stages,
+                                    text="Mean ms from capture to entering each stage "
+                                         "(server side, from its /metrics)."))  # fmt: skip
     calibrated = calibration(frame)
     if not calibrated.empty:
         sections.append(Section("Calibration (stage_delay_ms)", table=calibrated,
