@@ -206,6 +206,8 @@ async def _measure_viewers(
     result.metrics["stage_ms"] = measure.stage_means(stages_before, stages_after)
     result.metrics["dropped"] = _dropped(api_before, api_after)
     result.metrics["quality_changes"] = _quality_changes(first, api_after, series)
+    if aiortc:  # freezes the aiortc viewer broke by dropping frames and asking for a keyframe
+        result.metrics["viewer_recoveries"] = sum(int(getattr(v, "recoveries", 0)) for v in aiortc)
 
 
 async def _seconds(
