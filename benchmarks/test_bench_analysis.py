@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from servers import percentile
 
 import streamlab as sl
 from streamlab.analysis.detectors import detectors
 from streamlab.events import FrameDelivered
 from streamlab.sources.synthetic import SyntheticScene
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 @pytest.mark.parametrize(("width", "height"), [(320, 240), (640, 480)])
