@@ -19,7 +19,7 @@ from streamlab.clock import now
 from streamlab.config import StreamingConfig, load_config
 from streamlab.errors import SourceError, SourceTimeoutError
 from streamlab.events import EventBus, Reconnecting, Stalled
-from streamlab.frame import EncodedUnit, Frame
+from streamlab.frame import EncodedUnit, Frame, decoded_pixels
 from streamlab.manager import StreamState
 from streamlab.sources.backoff import Backoff, CircuitBreaker
 from streamlab.sources.base import Source
@@ -193,11 +193,11 @@ class RtspSource(Source):
                     if self.state.state is not StreamState.STREAMING:
                         self.backoff.reset()
                         self.breaker.record_success()
-                    image = video.to_ndarray(format="bgr24")
+                    image, yuv = decoded_pixels(video)  # I420 stays I420: no BGR here
                     pts = video.pts if video.pts is not None else 0
                     frame = Frame(
                         image, self._next_seq(), int(pts), time_base, now(),
-                        packet=unit, source_codec=codec,
+                        packet=unit, source_codec=codec, yuv=yuv,
                     )  # fmt: skip
                     unit = EncodedUnit(b"", codec, False, packet.pts, extradata)
                     self._publish(frame)
