@@ -6,6 +6,7 @@ encoder. The BGR image is made lazily, once, for the consumers that ask for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,8 @@ class Frame:
     """
 
     __slots__ = (
+        "_base",
+        "_draw",
         "_image",
         "_yuv",
         "analysis",
@@ -99,13 +102,17 @@ class Frame:
         source_codec: str | None = None,
         *,
         yuv: np.ndarray | None = None,
+        base: Frame | None = None,
+        draw: Callable[[np.ndarray], None] | None = None,
     ) -> None:
-        if image is None and yuv is None:
+        if image is None and yuv is None and base is None:
             raise ValueError("a Frame needs an image (BGR) or yuv (I420)")
         if yuv is not None and (yuv.ndim != 2 or yuv.shape[0] % 3 or yuv.shape[1] % 2):
             raise ValueError(f"yuv must be an I420 array (h*3//2, w), got shape {yuv.shape}")
         self._image = image
         self._yuv = yuv
+        self._base = base  # pixels still to be made: base's planes + draw (see with_drawing)
+        self._draw = draw
         self.seq = seq
         self.pts = pts
         self.time_base = time_base
@@ -124,7 +131,7 @@ class Frame:
         return cls(None, seq, pts, time_base, captured_at, yuv=yuv, **extra)
 
     def __repr__(self) -> str:
-        kind = "i420" if self._yuv is not None else "bgr"
+        kind = "i420" if self._yuv is not None else "bgr" if self._image is not None else "lazy"
         return f"Frame(seq={self.seq}, {self.width}x{self.height}, {kind}, pts={self.pts})"
 
     # -- pixels --------------------------------------------------------------------------
@@ -134,8 +141,7 @@ class Frame:
         """The BGR image ``(h, w, 3)``; converted from I420 on first access, then kept."""
         image = self._image
         if image is None:
-            assert self._yuv is not None
-            image = self._image = i420_to_bgr(self._yuv)
+            image = self._image = i420_to_bgr(self.i420())
         return image
 
     @property
@@ -152,13 +158,21 @@ class Frame:
         """The I420 planes ``(h*3//2, w)`` uint8: Y rows, then U, then V (quarter size each)."""
         yuv = self._yuv
         if yuv is None:
+            base, draw = self._base, self._draw
+            if base is not None and draw is not None:
+                # Made by whoever asks first (an encoder thread), never by the pipeline.
+                # Two threads racing here both draw a full copy; either result is right.
+                yuv = base.i420().copy()
+                draw(yuv)
+                self._yuv, self._base, self._draw = yuv, None, None
+                return yuv
             assert self._image is not None
             yuv = self._yuv = bgr_to_i420(self._image)
         return yuv
 
     def gray(self) -> np.ndarray:
         """The luma (Y) plane ``(h, w)`` — a view, free for frames built from I420."""
-        if self._yuv is None and (self.width % 2 or self.height % 2):
+        if self._yuv is None and self._base is None and (self.width % 2 or self.height % 2):
             import cv2
 
             return cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY)  # odd sizes have no I420
@@ -175,15 +189,19 @@ class Frame:
     def width(self) -> int:
         if self._yuv is not None:
             return int(self._yuv.shape[1])
-        assert self._image is not None
-        return int(self._image.shape[1])
+        if self._image is not None:
+            return int(self._image.shape[1])
+        assert self._base is not None
+        return self._base.width
 
     @property
     def height(self) -> int:
         if self._yuv is not None:
             return int(self._yuv.shape[0]) * 2 // 3
-        assert self._image is not None
-        return int(self._image.shape[0])
+        if self._image is not None:
+            return int(self._image.shape[0])
+        assert self._base is not None
+        return self._base.height
 
     # -- clock ---------------------------------------------------------------------------
 
@@ -208,7 +226,7 @@ class Frame:
         time base; no BGR round trip for frames that are I420 already."""
         import av
 
-        if self._yuv is None and (self.width % 2 or self.height % 2):
+        if self._image is not None and self._yuv is None and (self.width % 2 or self.height % 2):
             video = av.VideoFrame.from_ndarray(self.image, format="bgr24")
         else:
             video = av.VideoFrame.from_ndarray(self.i420(), format="yuv420p")
@@ -231,6 +249,16 @@ class Frame:
         return Frame(
             image, self.seq, self.pts, self.time_base, self.captured_at, dict(self.stages),
             self.analysis, self.packet, self.source_codec,
+        )  # fmt: skip
+
+    def with_drawing(self, draw: Callable[[np.ndarray], None]) -> Frame:
+        """A copy of this frame whose pixels are this frame's I420 planes, copied, with
+        ``draw(planes)`` applied in place — lazily, by the first consumer that asks for
+        pixels (``i420()``, ``gray()`` or ``image``), in its own thread. This frame stays
+        untouched; making the copy costs nothing until then."""
+        return Frame(
+            None, self.seq, self.pts, self.time_base, self.captured_at, dict(self.stages),
+            self.analysis, self.packet, self.source_codec, base=self, draw=draw,
         )  # fmt: skip
 
     def with_i420(self, yuv: np.ndarray) -> Frame:

@@ -18,6 +18,7 @@ from streamlab.analysis import overlay
 from streamlab.analysis.engine import AnalysisEngine
 from streamlab.clock import now
 from streamlab.config import StreamingConfig, load_config, updated
+from streamlab.detection import AnalysisResult
 from streamlab.errors import BufferClosedError, ConfigError
 from streamlab.events import AnalysisSkipped, EventBus, FrameDelivered, SettingsChanged
 from streamlab.frame import Frame
@@ -83,7 +84,10 @@ class Pipeline:
             self.name = name or source.name
         self._validate_detectors(tuple(self.config.analyze))
         self.skip: SkipStrategy = skipping_from_config(self.config)
-        self.engine = AnalysisEngine(self.name, self.bus, workers=self.config.analysis_workers)
+        self.engine = AnalysisEngine(
+            self.name, self.bus, workers=self.config.analysis_workers,
+            analysis_size=self.config.analysis_size, isolation=self.config.analysis_isolation,
+        )  # fmt: skip
         self._sinks: list[FrameSink] = []
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
@@ -233,7 +237,7 @@ class Pipeline:
         if latest is not None and detectors:
             self.engine.note_delivered(frame)
             if self.config.overlay and latest.detections:
-                out = frame.with_image(overlay.draw(frame.image, latest))
+                out = _overlaid(frame, latest)
             out.analysis = latest
         out.mark("out")
         for sink in self._sinks:
@@ -286,3 +290,11 @@ class Pipeline:
             "reconnects": source.reconnects,
             "stalls": source.stalls,
         }
+
+
+def _overlaid(frame: Frame, result: AnalysisResult) -> Frame:
+    """The frame with ``result`` drawn — by the first consumer that reads its pixels (in
+    its own thread), not here: the loop only moves references."""
+    if frame.width % 2 or frame.height % 2:  # no I420 for odd sizes: draw on BGR
+        return frame.with_image(overlay.draw(frame.image, result))
+    return frame.with_drawing(overlay.drawing(result))
