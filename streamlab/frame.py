@@ -78,6 +78,7 @@ class Frame:
         "_base",
         "_draw",
         "_image",
+        "_size",
         "_yuv",
         "analysis",
         "captured_at",
@@ -104,8 +105,9 @@ class Frame:
         yuv: np.ndarray | None = None,
         base: Frame | None = None,
         draw: Callable[[np.ndarray], None] | None = None,
+        size: tuple[int, int] | None = None,
     ) -> None:
-        if image is None and yuv is None and base is None:
+        if image is None and yuv is None and base is None and size is None:
             raise ValueError("a Frame needs an image (BGR) or yuv (I420)")
         if yuv is not None and (yuv.ndim != 2 or yuv.shape[0] % 3 or yuv.shape[1] % 2):
             raise ValueError(f"yuv must be an I420 array (h*3//2, w), got shape {yuv.shape}")
@@ -113,6 +115,7 @@ class Frame:
         self._yuv = yuv
         self._base = base  # pixels still to be made: base's planes + draw (see with_drawing)
         self._draw = draw
+        self._size = size  # (w, h) of a frame that was not decoded (see undecoded)
         self.seq = seq
         self.pts = pts
         self.time_base = time_base
@@ -130,8 +133,28 @@ class Frame:
         """A frame around I420 planes ``(h*3//2, w)`` (not copied)."""
         return cls(None, seq, pts, time_base, captured_at, yuv=yuv, **extra)
 
+    @classmethod
+    def undecoded(
+        cls, seq: int, pts: int, time_base: Fraction, captured_at: float, width: int,
+        height: int, **extra: Any,
+    ) -> Frame:  # fmt: skip
+        """A frame the source did not decode because no consumer needed pixels (the
+        camera's access unit rides in ``packet``): it has a clock, no pixels."""
+        return cls(None, seq, pts, time_base, captured_at, size=(width, height), **extra)
+
+    @property
+    def has_pixels(self) -> bool:
+        """False for an undecoded frame (asking it for pixels raises ValueError)."""
+        return self._size is None
+
+    def _no_pixels(self) -> ValueError:
+        return ValueError(f"frame {self.seq} was not decoded: no consumer asked for pixels")
+
     def __repr__(self) -> str:
-        kind = "i420" if self._yuv is not None else "bgr" if self._image is not None else "lazy"
+        kind = (
+            "i420" if self._yuv is not None else "bgr" if self._image is not None
+            else "undecoded" if self._size is not None else "lazy"
+        )  # fmt: skip
         return f"Frame(seq={self.seq}, {self.width}x{self.height}, {kind}, pts={self.pts})"
 
     # -- pixels --------------------------------------------------------------------------
@@ -166,13 +189,14 @@ class Frame:
                 draw(yuv)
                 self._yuv, self._base, self._draw = yuv, None, None
                 return yuv
-            assert self._image is not None
+            if self._image is None:
+                raise self._no_pixels()
             yuv = self._yuv = bgr_to_i420(self._image)
         return yuv
 
     def gray(self) -> np.ndarray:
         """The luma (Y) plane ``(h, w)`` — a view, free for frames built from I420."""
-        if self._yuv is None and self._base is None and (self.width % 2 or self.height % 2):
+        if self._image is not None and self._yuv is None and (self.width % 2 or self.height % 2):
             import cv2
 
             return cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY)  # odd sizes have no I420
@@ -191,6 +215,8 @@ class Frame:
             return int(self._yuv.shape[1])
         if self._image is not None:
             return int(self._image.shape[1])
+        if self._size is not None:
+            return self._size[0]
         assert self._base is not None
         return self._base.width
 
@@ -200,6 +226,8 @@ class Frame:
             return int(self._yuv.shape[0]) * 2 // 3
         if self._image is not None:
             return int(self._image.shape[0])
+        if self._size is not None:
+            return self._size[1]
         assert self._base is not None
         return self._base.height
 

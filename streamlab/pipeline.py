@@ -110,6 +110,7 @@ class Pipeline:
         if self.running:
             return self
         self._subscription = self.source.subscribe(buffering.create(self.config.buffering))
+        self._refresh_pixels()
         await asyncio.get_running_loop().run_in_executor(None, self.source.start)
         self.started_at = now()
         self._task = asyncio.create_task(self._run(), name=f"pipeline:{self.name}")
@@ -143,11 +144,26 @@ class Pipeline:
     # -- sinks -------------------------------------------------------------------------
 
     def add_sink(self, sink: FrameSink) -> None:
+        """Add a consumer of outgoing frames. A sink with ``needs_pixels = False`` (e.g.
+        passthrough delivery) lets an RTSP source skip decoding while nothing else (no
+        analysis, no other sink) needs pixels; it then gets undecoded frames too."""
         if sink not in self._sinks:
             self._sinks = [*self._sinks, sink]
+        self._refresh_pixels()
 
     def remove_sink(self, sink: FrameSink) -> None:
         self._sinks = [s for s in self._sinks if s is not sink]
+        self._refresh_pixels()
+
+    @property
+    def needs_pixels(self) -> bool:
+        """Whether analysis or any sink needs decoded frames."""
+        return bool(self.config.analyze) or any(_needs_pixels(s) for s in self._sinks)
+
+    def _refresh_pixels(self) -> None:
+        if self._subscription is not None:
+            self._subscription.takes_undecoded = True  # handed only to sinks that take them
+            self._subscription.wants_pixels = self.needs_pixels
 
     def tap(self, maxsize: int = 8) -> FrameTap:
         """A new sink whose ``await tap.get()`` returns outgoing frames (newest kept)."""
@@ -200,6 +216,7 @@ class Pipeline:
             old = self._subscription
             self._subscription = self.source.subscribe(buffering.create(config.buffering))
             old.close()
+        self._refresh_pixels()
         log.info("settings_changed", stream=self.name, **{k: str(v) for k, v in changes.items()})
         self.bus.emit(SettingsChanged(self.name, dict(changes)))
 
@@ -224,7 +241,8 @@ class Pipeline:
         frame.mark("dequeued")
         self.frames_in += 1
         detectors = tuple(self.config.analyze)
-        if detectors:
+        pixels = frame.has_pixels  # False only while no one needs pixels (or until a keyframe)
+        if detectors and pixels:
             chosen = self.skip.select(frame, self.engine.state, detectors)
             if not chosen:
                 self.skipped += 1
@@ -236,12 +254,13 @@ class Pipeline:
         out = frame
         if latest is not None and detectors:
             self.engine.note_delivered(frame)
-            if self.config.overlay and latest.detections:
+            if self.config.overlay and latest.detections and pixels:
                 out = _overlaid(frame, latest)
             out.analysis = latest
         out.mark("out")
         for sink in self._sinks:
-            sink.offer(out)
+            if pixels or not _needs_pixels(sink):
+                sink.offer(out)
         self.frames_out += 1
         state = self.engine.state
         self.bus.emit(
@@ -298,3 +317,7 @@ def _overlaid(frame: Frame, result: AnalysisResult) -> Frame:
     if frame.width % 2 or frame.height % 2:  # no I420 for odd sizes: draw on BGR
         return frame.with_image(overlay.draw(frame.image, result))
     return frame.with_drawing(overlay.drawing(result))
+
+
+def _needs_pixels(sink: object) -> bool:
+    return bool(getattr(sink, "needs_pixels", True))

@@ -178,7 +178,8 @@ class RtspSource(Source):
                 seen_keyframe = seen_keyframe or bool(packet.is_keyframe)
                 if self._unit_listeners:
                     self._forward(bytes(packet), bool(packet.is_keyframe), packet.pts, extradata)
-                decoded = packet.decode()
+                keyframe = bool(packet.is_keyframe)  # [None]: nobody wants pixels, no decode
+                decoded = packet.decode() if self._decoding(keyframe) else [None]
                 if not decoded:
                     pending = data[-1_000_000:]
                     if time.monotonic() - last_frame > self.config.stall_timeout_s:
@@ -193,11 +194,12 @@ class RtspSource(Source):
                     if self.state.state is not StreamState.STREAMING:
                         self.backoff.reset()
                         self.breaker.record_success()
-                    image, yuv = decoded_pixels(video)  # I420 stays I420: no BGR here
-                    pts = video.pts if video.pts is not None else 0
+                    image, yuv = decoded_pixels(video) if video else (None, None)  # I420 stays
+                    pts = (video.pts if video else packet.pts) or 0
                     frame = Frame(
                         image, self._next_seq(), int(pts), time_base, now(),
                         packet=unit, source_codec=codec, yuv=yuv,
+                        size=None if video else (stream.width, stream.height),
                     )  # fmt: skip
                     unit = EncodedUnit(b"", codec, False, packet.pts, extradata)
                     self._publish(frame)
