@@ -44,8 +44,12 @@ class StreamingConfig(BaseSettings):
     )
     buffering: str = Field("latest", description="buffering strategy spec")
     skipping: str = Field("none", description="skipping strategy spec")
-    quality: str = Field("fixed:640x360", description="quality strategy spec")
-    codec: str = Field("vp8", description="codec strategy spec")
+    quality: str = Field("fixed:source", description="quality strategy spec (per viewer)")
+    codec: str = Field("vp8", description="preferred codec; each viewer gets one it offered")
+    network: str = Field("", description="emulated link per viewer, e.g. rate=800k,delay=40ms")
+    stage_delay_ms: int = Field(
+        0, ge=0, le=5000, description="calibration stage: hold each frame this long"
+    )
     analyze: list[str] = Field(default_factory=list, description="detector names")
     overlay: bool = Field(True, description="draw detections onto outgoing frames")
     analysis_workers: int = Field(
@@ -69,6 +73,9 @@ class StreamingConfig(BaseSettings):
     max_viewers: int = Field(16, ge=1, le=1000, description="viewers per stream")
     max_body_bytes: int = Field(65536, ge=1024, le=1048576, description="largest request body")
     viewer_queue: int = Field(4, ge=1, le=120, description="per-viewer queue (frames)")
+    keyframe_min_interval_ms: int = Field(
+        500, ge=0, le=10000, description="at most one forced keyframe per encoder this often"
+    )
     encoder_threads: int = Field(
         1, ge=1, le=16, description="threads of the shared encoder (libvpx stalls with more)"
     )
@@ -85,6 +92,16 @@ class StreamingConfig(BaseSettings):
     # --- logs -------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("network")
+    @classmethod
+    def _network_spec(cls, value: str) -> str:
+        from streamlab.delivery.network import NetworkSpec
+
+        try:
+            return str(NetworkSpec.parse(value))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("buffering", "skipping", "quality", "codec")
     @classmethod

@@ -100,9 +100,12 @@ class SettingsChanged(Event):
 
 @dataclass(frozen=True, slots=True)
 class QualityChanged(Event):
+    """A viewer (or, with ``viewer`` empty, the whole stream) moved to another rung."""
+
     old: str
     new: str
     reason: str
+    viewer: str = ""
 
 
 Observer = Callable[[Event], None]

@@ -34,7 +34,7 @@ log = structlog.get_logger("streamlab.pipeline")
 LIVE_SETTINGS = frozenset(
     {"buffering", "skipping", "analyze", "overlay", "target_fps", "frame_skip_interval",
      "analysis_frame_interval", "detection_frame_interval", "analysis_lag_budget_ms",
-     "quality", "codec"}
+     "quality", "codec", "network", "stage_delay_ms"}
 )  # fmt: skip
 
 
@@ -257,6 +257,16 @@ class Pipeline:
             if self.config.overlay and latest.detections and pixels:
                 out = _overlaid(frame, latest)
             out.analysis = latest
+        delay_ms = self.config.stage_delay_ms
+        if delay_ms:
+            out.mark("delay")
+            asyncio.get_running_loop().call_later(delay_ms / 1000, self._deliver, out)
+        else:
+            self._deliver(out)
+
+    def _deliver(self, out: Frame) -> None:
+        if out.stages.get("delay") is not None and not self.running:
+            return  # held by the calibration stage while the pipeline stopped
         out.mark("out")
         for sink in self._sinks:
             if pixels or not _needs_pixels(sink):
@@ -267,8 +277,8 @@ class Pipeline:
             FrameDelivered(
                 self.name, out.seq, now() - out.captured_at,
                 {k: v - out.captured_at for k, v in out.stages.items()},
-                state.lag_frames if latest is not None else None,
-                state.lag_s if latest is not None else None,
+                state.lag_frames if out.analysis is not None else None,
+                state.lag_s if out.analysis is not None else None,
             )
         )  # fmt: skip
 

@@ -39,3 +39,30 @@ def h264() -> CodecStrategy:
 def passthrough() -> CodecStrategy:
     """Forward the camera's own H.264 access units; no re-encode."""
     return CodecStrategy("passthrough", "video/H264", None)
+
+
+TRANSCODED = ("vp8", "h264")
+
+
+def offered_codecs(sdp: str) -> set[str]:
+    """Lower-case video MIME types an SDP offer lists (``video/vp8``, ``video/h264``)."""
+    video = sdp.split("m=video", 1)[1] if "m=video" in sdp else ""
+    video = video.split("\nm=", 1)[0]
+    found = set()
+    for line in video.splitlines():
+        if line.startswith("a=rtpmap:"):
+            name = line.split(" ", 1)[-1].split("/", 1)[0].strip().lower()
+            found.add(f"video/{name}")
+    return found
+
+
+def choose_codec(preference: CodecStrategy, offered: set[str]) -> CodecStrategy | None:
+    """The codec a viewer gets: the stream's preference when offered, else another one we
+    can send (a transcode), else None."""
+    if preference.mime.lower() in offered:
+        return preference
+    for name in TRANSCODED:
+        candidate = codecs.create(name)
+        if candidate.mime.lower() in offered:
+            return candidate
+    return None

@@ -1,4 +1,9 @@
-"""One encoder per stream: frames are scaled to the quality level and encoded once."""
+"""One encoder for one (codec, rung): frames are scaled to the rung and encoded once.
+
+Frames go in as I420 (the decoder's own format; a BGR frame is converted once). Keyframes
+are capped in size (a few frames' worth of bits), so a keyframe does not overflow a slow
+viewer's link; the encoder reopens only when the rung's size changes.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +15,44 @@ import av
 import cv2
 import numpy as np
 
-from streamlab.strategies.quality import Level
+from streamlab.strategies.quality import Level, fit
 
 TIME_BASE = Fraction(1, 90000)
+KEYFRAME_FRAMES = 4  # a keyframe may take this many frames' worth of bits
 
 
-def fit(width: int, height: int, level: Level) -> tuple[int, int]:
-    """The largest even size within ``level`` with the source's aspect ratio (no upscaling)."""
-    scale = min(level.width / width, level.height / height, 1.0)
-    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+def i420_of(frame: Any) -> np.ndarray:
+    """The frame as an I420 planar array ``(h * 3 // 2, w)``, without a copy when it has one."""
+    method = getattr(frame, "i420", None)
+    if callable(method):
+        return np.asarray(method())
+    image = frame.image if hasattr(frame, "image") else frame
+    height, width = image.shape[:2]
+    if width % 2 or height % 2:
+        image = image[: height // 2 * 2, : width // 2 * 2]
+    return cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
+
+
+def scale_i420(i420: np.ndarray, width: int, height: int, out: np.ndarray | None) -> np.ndarray:
+    """Resize an I420 array plane by plane into ``out`` (reused when it has the right shape)."""
+    src_h = i420.shape[0] * 2 // 3
+    src_w = i420.shape[1]
+    if (src_w, src_h) == (width, height):
+        return i420
+    if out is None or out.shape != (height * 3 // 2, width):
+        out = np.empty((height * 3 // 2, width), np.uint8)
+    cv2.resize(i420[:src_h], (width, height), dst=out[:height], interpolation=cv2.INTER_AREA)
+    chroma_src = i420[src_h:].reshape(2, src_h // 2, src_w // 2)
+    chroma_dst = out[height:].reshape(2, height // 2, width // 2)
+    for plane in range(2):
+        cv2.resize(chroma_src[plane], (width // 2, height // 2), dst=chroma_dst[plane],
+                   interpolation=cv2.INTER_AREA)  # fmt: skip
+    return out
 
 
 class SharedEncoder:
-    """Encodes BGR frames to VP8 (libvpx) or H.264 (libx264) packets for every viewer.
-
-    Not thread-safe: one caller at a time (the fan-out's single encoder thread).
-    """
+    """Encodes frames to VP8 (libvpx) or H.264 (libx264) packets at one rung for every viewer
+    on it. Not thread-safe: one caller at a time (the rung's encoder thread)."""
 
     def __init__(self, encoder: str, *, threads: int = 1) -> None:
         self.encoder = encoder
@@ -36,7 +63,9 @@ class SharedEncoder:
         self._scaled: np.ndarray | None = None
         self.frames = 0
         self.keyframes = 0
+        self.reopens = 0
         self.last_encode_s = 0.0
+        self.bytes = 0
 
     def _open(self, level: Level, size: tuple[int, int]) -> Any:
         context: Any = av.CodecContext.create(self.encoder, "w")
@@ -47,40 +76,49 @@ class SharedEncoder:
         context.bit_rate = level.bitrate
         context.thread_count = self.threads  # libvpx with 2 threads stalls ~100 ms under load
         if self.encoder == "libx264":
+            kbps = max(1, level.bitrate // 1000)
+            buffer = max(1, kbps * KEYFRAME_FRAMES // level.fps)
             context.profile = "Baseline"
+            vbv = f"vbv-maxrate={kbps}:vbv-bufsize={buffer}"
             context.options = {"preset": "ultrafast", "tune": "zerolatency", "level": "31",
-                               "g": "3000", "bframes": "0"}  # fmt: skip
+                               "g": "3000", "bframes": "0", "x264-params": vbv}  # fmt: skip
         else:
             context.gop_size = 3000
             context.qmin, context.qmax = 2, 56
             context.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0",
                                "error-resilient": "1", "static-thresh": "1",
-                               "undershoot-pct": "95", "overshoot-pct": "15"}  # fmt: skip
+                               "undershoot-pct": "95", "overshoot-pct": "15",
+                               "max-intra-rate": str(KEYFRAME_FRAMES * 100)}  # fmt: skip
         return context
 
-    def encode(self, image: np.ndarray, pts: int, level: Level, keyframe: bool) -> list[av.Packet]:
-        """Encode one frame at ``level``; ``keyframe`` forces an intra frame."""
-        started = time.perf_counter()
-        width, height = fit(image.shape[1], image.shape[0], level)
+    def encode(self, frame: Any, pts: int, level: Level, keyframe: bool) -> list[av.Packet]:
+        """Encode one frame at ``level``; ``keyframe`` forces an intra frame.
+
+        ``last_encode_s`` times the scaling and encoding of this frame only, never a reopen.
+        """
+        i420 = i420_of(frame)
+        src_w, src_h = i420.shape[1], i420.shape[0] * 2 // 3
+        width, height = fit(src_w, src_h, level.width, level.height)
         if self._context is None or level != self.level or self.size != (width, height):
             self._context = self._open(level, (width, height))
+            self.reopens += 1
             self.level, self.size = level, (width, height)
             keyframe = True
-        if image.shape[1] != width or image.shape[0] != height:
-            if self._scaled is None or self._scaled.shape[:2] != (height, width):
-                self._scaled = np.empty((height, width, 3), np.uint8)
-            cv2.resize(image, (width, height), dst=self._scaled, interpolation=cv2.INTER_AREA)
-            image = self._scaled
-        frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
-        frame.pts = pts
-        frame.time_base = TIME_BASE
-        frame.pict_type = (
+        started = time.perf_counter()
+        scaled = scale_i420(i420, width, height, self._scaled)
+        if scaled is not i420:
+            self._scaled = scaled  # our buffer, reused; never the frame's own array
+        video = av.VideoFrame.from_ndarray(scaled, format="yuv420p")
+        video.pts = pts
+        video.time_base = TIME_BASE
+        video.pict_type = (
             av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
         )
-        packets = list(self._context.encode(frame))
+        packets = list(self._context.encode(video))
         for packet in packets:
             packet.pts, packet.time_base = pts, TIME_BASE
+            self.bytes += packet.size
         self.frames += 1
-        self.keyframes += int(keyframe)
+        self.keyframes += int(any(p.is_keyframe for p in packets))
         self.last_encode_s = time.perf_counter() - started
         return packets

@@ -18,13 +18,13 @@ from aiohttp import web
 from prometheus_client import Gauge
 
 from streamlab.config import StreamingConfig, load_config, updated
+from streamlab.delivery.stream import StreamDelivery
 from streamlab.errors import ConfigError, NegotiationError, StreamlabError
 from streamlab.observe.health import Health, HealthObserver
 from streamlab.observe.metrics import CONTENT_TYPE, MetricsObserver
-from streamlab.pipeline import Pipeline
+from streamlab.pipeline import LIVE_SETTINGS, Pipeline
 from streamlab.sources.url import default_name
 from streamlab.strategies.codec import codecs
-from streamlab.webrtc.fanout import Fanout
 from streamlab.webrtc.session import Session, answer_offer, close_all
 
 log = structlog.get_logger("streamlab.server")
@@ -38,15 +38,26 @@ class Stream:
 
     name: str
     pipeline: Pipeline
-    fanout: Fanout
+    fanout: StreamDelivery
     health: HealthObserver
+
+    @property
+    def delivery(self) -> StreamDelivery:
+        return self.fanout
+
+    def settings(self) -> dict[str, Any]:
+        """The stream's live settings as applied now."""
+        config = self.pipeline.config
+        return {name: getattr(config, name) for name in sorted(LIVE_SETTINGS)}
 
     def info(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "settings": self.settings(),
             "health": self.health.report().to_dict(),
             "pipeline": self.pipeline.stats(),
             "delivery": self.fanout.stats(),
+            "viewers": [self.fanout.viewer_info(v) for v in self.fanout.viewers.values()],
             "whep": f"/whep/{self.name}",
         }
 
@@ -78,15 +89,37 @@ class Server:
         if codec.passthrough and not source.startswith(("rtsp://", "rtsps://")):
             raise ConfigError("codec passthrough needs an H.264 RTSP camera source (rtsp://...)")
         pipeline = Pipeline(source, config=config, name=name)
-        fanout = Fanout(name, config, pipeline.bus)
+        expected = pipeline.source.stats.nominal_fps or 30.0
+        fanout = StreamDelivery(name, config, pipeline.bus, fps=expected)
         pipeline.add_sink(fanout)
         self.metrics.attach(pipeline.bus)
-        expected = pipeline.source.stats.nominal_fps or 30.0
         health = HealthObserver(pipeline.bus, name, expected_fps=expected,
                                 lag_budget_s=config.analysis_lag_budget_ms / 1000)  # fmt: skip
         stream = Stream(name, pipeline, fanout, health)
         self.streams[name] = stream
         return stream
+
+    async def update(self, name: str, **settings: Any) -> dict[str, Any]:
+        """Apply live settings to stream ``name`` (pipeline and delivery) and return its
+        settings as now applied. ConfigError for a bad value (nothing changes), KeyError for
+        an unknown stream."""
+        stream = self.streams.get(name)
+        if stream is None:
+            raise KeyError(name)
+        if not settings:
+            return stream.settings()
+        if "codec" in settings and isinstance(settings["codec"], str):
+            stream.fanout.check_codec(codecs.validate(settings["codec"]), stream.pipeline.source)
+        await stream.pipeline.update(**settings)
+        return stream.settings()
+
+    async def update_viewer(self, name: str, viewer_id: str, **settings: Any) -> dict[str, Any]:
+        """Per-viewer ``network`` / ``quality`` (None: follow the stream); returns the
+        viewer's info. KeyError for an unknown stream or viewer, ConfigError for a bad value."""
+        stream = self.streams.get(name)
+        if stream is None:
+            raise KeyError(name)
+        return stream.fanout.update_viewer(viewer_id, **settings)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -156,6 +189,8 @@ class Server:
         app.router.add_get("/favicon.ico", self._no_content)
         app.router.add_static("/static/", STATIC)
         app.router.add_get("/api/streams", self._api_streams)
+        app.router.add_patch("/api/streams/{name}", self._api_patch_stream)
+        app.router.add_patch("/api/streams/{name}/viewers/{viewer}", self._api_patch_viewer)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_post("/whep/{name}", self._whep_offer)
@@ -206,6 +241,42 @@ class Server:
         self._authorize(request)
         body = {"streams": [s.info() for s in self.streams.values()]}
         return web.json_response(body, dumps=lambda d: json.dumps(d, default=str))
+
+    async def _settings_body(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type != "application/json":
+            given = request.content_type
+            raise web.HTTPUnsupportedMediaType(
+                text=f"send settings as Content-Type: application/json, got {given!r}"
+            )
+        try:
+            body = json.loads(await request.text())
+        except (ValueError, UnicodeDecodeError):
+            raise web.HTTPBadRequest(text="the body is not valid JSON") from None
+        if not isinstance(body, dict) or not all(isinstance(k, str) for k in body):
+            example = '{"quality": "aimd"}'
+            raise web.HTTPBadRequest(text=f"send a JSON object of settings, e.g. {example}")
+        return body
+
+    async def _api_patch_stream(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        stream = self._stream(request)
+        body = await self._settings_body(request)
+        fixed = sorted(set(body) - LIVE_SETTINGS)
+        if fixed:
+            live = ", ".join(sorted(LIVE_SETTINGS))
+            raise ConfigError(f"{fixed[0]!r} is not a live setting; live settings: {live}")
+        settings = await self.update(stream.name, **body)
+        return web.json_response({"name": stream.name, "settings": settings})
+
+    async def _api_patch_viewer(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        stream = self._stream(request)
+        body = await self._settings_body(request)
+        viewer_id = request.match_info["viewer"]
+        if viewer_id not in stream.fanout.viewers:
+            raise web.HTTPNotFound(text=f"stream {stream.name!r} has no viewer {viewer_id!r}")
+        info = await self.update_viewer(stream.name, viewer_id, **body)
+        return web.json_response(info)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         self._authorize(request)

@@ -12,8 +12,10 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from streamlab.clock import now
 from streamlab.config import StreamingConfig
+from streamlab.delivery.stream import StreamDelivery
+from streamlab.delivery.viewer import Viewer
 from streamlab.errors import NegotiationError
-from streamlab.webrtc.fanout import Fanout, Viewer
+from streamlab.strategies.codec import offered_codecs
 from streamlab.webrtc.ice import (
     allowed_networks,
     filter_candidates,
@@ -34,7 +36,7 @@ class Session:
     stream: str
     pc: RTCPeerConnection
     viewer: Viewer
-    fanout: Fanout
+    fanout: StreamDelivery
     created_at: float = field(default_factory=now)
     closed: bool = False
 
@@ -55,7 +57,7 @@ def _preferences(mime: str) -> list[RTCRtpCodecCapability]:
 
 
 async def answer_offer(
-    fanout: Fanout, offer_sdp: str, config: StreamingConfig, on_close: object = None
+    fanout: StreamDelivery, offer_sdp: str, config: StreamingConfig, on_close: object = None
 ) -> tuple[Session, str]:
     """Build the peer connection for ``offer_sdp`` and return it with the answer SDP.
 
@@ -65,14 +67,13 @@ async def answer_offer(
         raise NegotiationError("the offer has no video section (m=video)")
     sdp, dropped = filter_candidates(offer_sdp, allowed_networks(config))
     session_id = uuid.uuid4().hex
+    viewer = fanout.add_viewer(session_id, offered_codecs(sdp))
     with local_addresses(host_addresses_for(config)):
         pc = RTCPeerConnection(rtc_configuration(config))
-        viewer = fanout.add_viewer(session_id)
         session = Session(session_id, fanout.stream, pc, viewer, fanout)
         try:
             transceiver = pc.addTransceiver(viewer.track, direction="sendonly")
-            transceiver.setCodecPreferences(_preferences(fanout.codec.mime))
-            transceiver.sender._send_keyframe = fanout.request_keyframe  # type: ignore[method-assign]
+            transceiver.setCodecPreferences(_preferences(viewer.codec.mime))
 
             @pc.on("datachannel")
             def on_datachannel(channel: object) -> None:
@@ -80,7 +81,9 @@ async def answer_offer(
 
             @pc.on("connectionstatechange")
             async def on_state() -> None:
-                if pc.connectionState in ("failed", "closed"):
+                if pc.connectionState == "connected":
+                    fanout.viewer_connected(session_id)
+                elif pc.connectionState in ("failed", "closed"):
                     await session.close()
                     if callable(on_close):
                         on_close(session)
@@ -88,12 +91,13 @@ async def answer_offer(
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
             except Exception as exc:  # aiortc raises many types for a bad offer
-                raise NegotiationError(_negotiation_message(exc, fanout.codec.mime)) from None
+                raise NegotiationError(_negotiation_message(exc, viewer.codec.mime)) from None
             try:
                 answer = await pc.createAnswer()
                 await pc.setLocalDescription(answer)
             except Exception as exc:
                 raise NegotiationError(f"cannot answer the offer: {exc}") from None
+            fanout.attach_peer(viewer, pc)
         except BaseException:
             await session.close()
             raise

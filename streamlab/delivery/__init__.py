@@ -1,0 +1,1 @@
+"""Delivery: what each viewer gets — codec, quality rung, keyframes, network conditions."""

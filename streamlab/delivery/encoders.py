@@ -1,0 +1,141 @@
+"""Shared encoders, one per (codec, rung) in use: started on demand, stopped when unused.
+
+Each runs in its own thread; while it is busy the newest frame waits and older ones are
+dropped (counted), so a slow encoder lowers its own frame rate and nobody else's. A rung
+with a lower frame rate than the source takes only every so many frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import av
+import structlog
+
+from streamlab.clock import now
+from streamlab.delivery.keyframes import KeyframeLimiter
+from streamlab.frame import Frame
+from streamlab.strategies.quality import Level
+from streamlab.webrtc.encoder import SharedEncoder
+
+log = structlog.get_logger("streamlab.delivery")
+
+ENCODERS = {"vp8": "libvpx", "h264": "libx264"}
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderKey:
+    """Which encoder: ``codec`` is vp8, h264 or passthrough (the camera's own units)."""
+
+    codec: str
+    rung: str
+
+    def __str__(self) -> str:
+        return f"{self.codec}/{self.rung}"
+
+
+Output = Callable[[EncoderKey, list[av.Packet], bool], None]
+
+
+class RungEncoder:
+    """One shared encoder for every viewer on ``key``; ``offer(frame, ticks)`` on the loop."""
+
+    def __init__(
+        self,
+        key: EncoderKey,
+        level: Level,
+        output: Output,
+        *,
+        stream: str,
+        threads: int = 1,
+        keyframe_interval_s: float = 0.5,
+    ) -> None:
+        self.key = key
+        self.level = level
+        self.output = output
+        self.limiter = KeyframeLimiter(keyframe_interval_s)
+        self.encoder = SharedEncoder(ENCODERS[key.codec], threads=threads)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"encoder:{stream}:{key}")
+        self._busy = False
+        self._waiting: tuple[Frame, int] | None = None
+        self._last_taken: float | None = None
+        self._closed = False
+        self.busy_drops = 0
+        self.started_at = now()
+
+    def offer(self, frame: Frame, ticks: int) -> None:
+        if self._closed or not self._wanted(frame):
+            return
+        if self._busy:
+            if self._waiting is not None:
+                self.busy_drops += 1
+            self._waiting = (frame, ticks)
+            return
+        self._start(frame, ticks)
+
+    def _wanted(self, frame: Frame) -> bool:
+        """Frame-rate decimation for rungs slower than the source."""
+        at = frame.captured_at
+        if self._last_taken is not None and at - self._last_taken < 0.9 / self.level.fps:
+            return False
+        self._last_taken = at
+        return True
+
+    def _start(self, frame: Frame, ticks: int) -> None:
+        self._busy = True
+        keyframe = self.limiter.take(now())
+        frame.mark("encode")
+        job = asyncio.get_running_loop().run_in_executor(
+            self._executor, self.encoder.encode, frame, ticks, self.level, keyframe
+        )
+        job.add_done_callback(lambda done: self._encoded(done, frame))
+
+    def _encoded(self, done: asyncio.Future[list[av.Packet]], frame: Frame) -> None:
+        self._busy = False
+        if self._closed:
+            return
+        if done.cancelled() or done.exception() is not None:
+            if not done.cancelled():
+                log.warning("encode_failed", encoder=str(self.key), error=str(done.exception()))
+            self.limiter.request()
+        else:
+            packets = done.result()
+            frame.mark("encoded")
+            keyframe = any(p.is_keyframe for p in packets)
+            if keyframe:
+                self.limiter.sent(now())
+            if packets:
+                self.output(self.key, packets, keyframe)
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None and not self._closed:
+            self._start(*waiting)
+
+    def set_level(self, level: Level) -> None:
+        """The rung's parameters changed (the source size did): reopen at the next frame."""
+        self.level = level
+
+    def close(self) -> None:
+        self._closed = True
+        self._waiting = None
+        self._executor.shutdown(wait=False)
+
+    def stats(self) -> dict[str, Any]:
+        encoder = self.encoder
+        return {
+            "key": str(self.key),
+            "width": encoder.size[0] if encoder.size else self.level.width,
+            "height": encoder.size[1] if encoder.size else self.level.height,
+            "fps": self.level.fps,
+            "target_bps": self.level.bitrate,
+            "frames": encoder.frames,
+            "keyframes": encoder.keyframes,
+            "keyframe_requests": self.limiter.requests,
+            "keyframes_forced": self.limiter.forced,
+            "busy_drops": self.busy_drops,
+            "encode_ms": round(encoder.last_encode_s * 1000, 2),
+            "bytes": encoder.bytes,
+        }

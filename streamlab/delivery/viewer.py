@@ -1,0 +1,120 @@
+"""One viewer of a stream: its codec, its rung, its estimate, its link, its feedback."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamlab.clock import now
+from streamlab.delivery.estimate import BandwidthEstimator, Report
+from streamlab.delivery.network import EmulatedLink, NetworkSpec
+from streamlab.delivery.rtcp import RetransmitGuard
+from streamlab.strategies.codec import CodecStrategy
+from streamlab.strategies.quality import Level, QualityStrategy
+from streamlab.webrtc.track import ViewerTrack
+
+
+@dataclass(eq=False)
+class Viewer:
+    """A connected (or connecting) viewer; the delivery moves it between rungs."""
+
+    id: str
+    track: ViewerTrack
+    codec: CodecStrategy
+    offered: frozenset[str]
+    strategy: QualityStrategy
+    estimator: BandwidthEstimator
+    guard: RetransmitGuard = field(default_factory=RetransmitGuard)
+    channel: Any = None
+    connected: bool = False
+    connected_at: float | None = None
+    created_at: float = field(default_factory=now)
+    rung: int | None = None
+    pending: int | None = None
+    network_override: NetworkSpec | None = None
+    quality_override: str | None = None
+    link: EmulatedLink | None = None
+    quality_changes: int = 0
+    keyframe_requests: int = 0
+    frames_sent: int = 0
+    bytes_sent: int = 0
+    on_keyframe: Callable[[Viewer], None] | None = None
+    _sent: deque[tuple[float, int]] = field(default_factory=deque)
+
+    # -- Feedback (RTCP from this viewer) -------------------------------------------------
+
+    def on_report(self, report: Report, at: float) -> None:
+        self.estimator.on_report(report, at)
+
+    def on_rtt(self, rtt_s: float) -> None:
+        self.estimator.on_rtt(rtt_s)
+
+    def on_remb(self, bps: int, at: float) -> None:
+        self.estimator.on_remb(bps, at)
+
+    def on_nack(self, lost: int, at: float) -> None:
+        self.estimator.on_nack(lost, at)
+
+    def on_keyframe_request(self, at: float) -> None:
+        self.keyframe_requests += 1
+        self.estimator.on_pli(at)
+        if self.connected and self.on_keyframe is not None:
+            self.on_keyframe(self)
+
+    # -- what was sent --------------------------------------------------------------------
+
+    def on_wire(self, data: bytes) -> None:
+        """Every packet this viewer's peer puts on the wire (before any emulated link)."""
+        at = now()
+        if len(data) > 1 and 192 <= data[1] <= 223:
+            return  # RTCP
+        self.estimator.on_sent(len(data), at)
+        self.guard.note_sent(at)
+
+    def sent_frame(self, size: int) -> None:
+        at = now()
+        self.frames_sent += 1
+        self.bytes_sent += size
+        self._sent.append((at, size))
+        while self._sent and self._sent[0][0] < at - 2.0:
+            self._sent.popleft()
+
+    @property
+    def kbps(self) -> float:
+        """Media kbit/s handed to this viewer over the last two seconds."""
+        if not self._sent:
+            return 0.0
+        return round(sum(s for _, s in self._sent) * 8 / 2.0 / 1000, 1)
+
+    def info(self, ladder: tuple[Level, ...] | None, network: NetworkSpec) -> dict[str, Any]:
+        rung = ladder[self.rung] if ladder is not None and self.rung is not None else None
+        estimator = self.estimator
+        network = self.network_override if self.network_override is not None else network
+        return {
+            "id": self.id,
+            "codec": self.codec.name,
+            "rung": rung.name if rung else None,
+            "width": rung.width if rung else None,
+            "height": rung.height if rung else None,
+            "fps": rung.fps if rung else None,
+            "target_bps": rung.bitrate if rung else None,
+            "quality": self.strategy.name,
+            "estimate_bps": estimator.estimate_bps if estimator.reports or estimator.remb_bps
+            else None,
+            "remb_bps": estimator.remb_bps,
+            "loss": round(estimator.loss, 4),
+            "rtt_ms": None if estimator.rtt_s is None else round(estimator.rtt_s * 1000, 1),
+            "network": str(network),
+            "link": self.link.stats.to_dict() if self.link is not None else None,
+            "connected": self.connected,
+            "frames_sent": self.frames_sent,
+            "bytes_sent": self.bytes_sent,
+            "kbps": self.kbps,
+            "dropped": self.track.dropped,
+            "keyframe_requests": self.keyframe_requests,
+            "nacks": estimator.nacks,
+            "retransmitted": self.guard.retransmitted,
+            "quality_changes": self.quality_changes,
+        }
