@@ -268,6 +268,7 @@ class Pipeline:
         if out.stages.get("delay") is not None and not self.running:
             return  # held by the calibration stage while the pipeline stopped
         out.mark("out")
+        pixels = out.has_pixels
         for sink in self._sinks:
             if pixels or not _needs_pixels(sink):
                 sink.offer(out)
