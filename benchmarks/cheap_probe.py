@@ -23,9 +23,20 @@ import streamlab as sl
 
 
 def cpu_s() -> float:
+    """CPU seconds of this process and its live children (an analysis worker process)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # a worker process, if any
-    return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+    total = usage.ru_utime + usage.ru_stime
+    try:
+        import psutil
+    except ModuleNotFoundError:
+        return total
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 class Counter:

@@ -144,9 +144,10 @@ class Pipeline:
     # -- sinks -------------------------------------------------------------------------
 
     def add_sink(self, sink: FrameSink) -> None:
-        """Add a consumer of outgoing frames. A sink with ``needs_pixels = False`` (e.g.
-        passthrough delivery) lets an RTSP source skip decoding while nothing else (no
-        analysis, no other sink) needs pixels; it then gets undecoded frames too."""
+        """Add a consumer of outgoing frames. A sink whose ``needs_pixels`` is False (an
+        attribute or property, read at every frame; e.g. delivery with only passthrough
+        viewers) lets an RTSP source skip decoding while nothing else (no analysis, no
+        other sink) needs pixels; it then gets undecoded frames too."""
         if sink not in self._sinks:
             self._sinks = [*self._sinks, sink]
         self._refresh_pixels()
@@ -240,6 +241,7 @@ class Pipeline:
     def _process(self, frame: Frame) -> None:
         frame.mark("dequeued")
         self.frames_in += 1
+        self._refresh_pixels()  # a sink's needs may change with its viewers
         detectors = tuple(self.config.analyze)
         pixels = frame.has_pixels  # False only while no one needs pixels (or until a keyframe)
         if detectors and pixels:

@@ -61,6 +61,10 @@ async def test_nothing_is_decoded_until_a_consumer_needs_pixels(camera: sl.TestC
         await units.until(lambda: units.frames[-1].seq > first.seq + 5)
         pipeline.remove_sink(tap)
         decoded_seqs = {f.seq for f in units.frames if f.has_pixels}
+        await units.until(lambda: not units.frames[-1].has_pixels)  # off again
+        units.needs_pixels = True  # a sink's needs change (a VP8 viewer joins delivery)
+        await units.until(lambda: units.frames[-1].has_pixels)
+        units.needs_pixels = False
         await pipeline.update(analyze=["motion"])  # analysis needs pixels too
         assert pipeline.source.decode
         await units.until(lambda: pipeline.engine.completed >= 3)
