@@ -12,7 +12,9 @@ over the window is at least 95 % of 15. ``extra_info`` holds every step.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -36,7 +38,17 @@ CLIP_S = 75
 WARMUP_S = 6.0
 WINDOW_S = 10.0
 LOSS = 0.05
-LADDERS = {"passthrough": [4, 8, 12, 16, 20, 24, 28], "vp8": [1, 2, 3, 4, 5, 6, 8]}
+LADDERS = {
+    codec: [int(n) for n in os.environ[f"CAPACITY_{codec.upper()}"].split(",")]
+    if f"CAPACITY_{codec.upper()}" in os.environ
+    else ladder
+    for codec, ladder in {
+        "passthrough": [4, 8, 12, 16, 18, 20, 24],
+        "vp8": [2, 4, 5, 6, 7, 8, 10],
+    }.items()
+}  # CAPACITY_VP8=6,7,8 overrides a ladder
+
+pytestmark = pytest.mark.timeout(3600)
 
 
 @pytest.fixture(scope="module")
@@ -107,27 +119,41 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-async def measure_step(url: str, streams: int, codec: str) -> dict[str, Any]:
+def measure_step(
+    loop: asyncio.AbstractEventLoop, url: str, streams: int, codec: str
+) -> dict[str, Any]:
+    """One rung of the ladder: a fresh server with ``streams`` streams, one viewer each."""
     process, port = serve(url, streams, codec)
+    try:
+        return loop.run_until_complete(measure(process.pid, port, streams))
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+async def measure(pid: int, port: int, streams: int) -> dict[str, Any]:
     clients: list[WhepClient] = []
     try:
         for index in range(streams):
             client = WhepClient(f"http://127.0.0.1:{port}/whep/cam{index}")
             clients.append(await client.connect(read_codes=False))
         await asyncio.sleep(WARMUP_S)
-        before, cpu0, t0 = sent_per_viewer(port), cpu_seconds(process.pid), time.monotonic()
+        before, cpu0, t0 = sent_per_viewer(port), cpu_seconds(pid), time.monotonic()
         received0 = [c.received.frames for c in clients]
         await asyncio.sleep(WINDOW_S)
-        after, cpu1, t1 = sent_per_viewer(port), cpu_seconds(process.pid), time.monotonic()
+        after, cpu1, t1 = sent_per_viewer(port), cpu_seconds(pid), time.monotonic()
         received = [c.received.frames - r for c, r in zip(clients, received0, strict=True)]
         elapsed = t1 - t0
         fps = [(after.get(name, 0) - before.get(name, 0)) / elapsed for name in after]
         analysed = [s.get("pipeline", {}).get("analysed", 0) for s in api_streams(port)]
     finally:
         for client in clients:
-            await client.close()
-        process.terminate()
-        process.wait(30)
+            with contextlib.suppress(Exception):
+                await client.close()
     worst = min(fps) if fps else 0.0
     return {
         "streams": streams,
@@ -146,7 +172,7 @@ def test_capacity(benchmark, loop, file_camera: TestCamera, codec: str) -> None:
 
     def climb() -> None:
         for streams in LADDERS[codec]:
-            step = loop.run_until_complete(measure_step(file_camera.url, streams, codec))
+            step = measure_step(loop, file_camera.url, streams, codec)
             print(f"capacity {codec}: {step}", flush=True)
             steps.append(step)
             if not step["sustained"]:
