@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import streamlab as sl
-from streamlab.analysis.worker import SlotRing, worker_main
+from streamlab.analysis.worker import AnalysisWorker, SlotRing, worker_main
 from streamlab.frame import bgr_to_i420
 from streamlab.pipeline import Pipeline
 
@@ -122,3 +122,20 @@ def test_isolation_is_a_validated_setting() -> None:
         sl.load_config(analysis_isolation="fiber")
     with pytest.raises(sl.ConfigError, match="analysis_size"):
         sl.load_config(analysis_size=10)
+
+
+def test_a_new_frame_size_gets_a_new_ring_without_counting_a_restart() -> None:
+    before = segments()
+    worker = AnalysisWorker("resize", slots=2)
+    try:
+        for width, height in [(320, 240), (640, 480)]:
+            planes = bgr_to_i420(np.full((height, width, 3), 90, np.uint8))
+            found, timings = worker.analyse(
+                planes, 1, ("motion",), max_width=640, hide_code=False, user={}
+            )
+            assert found == [] and "motion" in timings
+            assert len(segments() - before) == 1
+        assert worker.restarts == 0 and worker.failures == 0 and worker.started == 2
+    finally:
+        worker.close()
+    assert segments() == before

@@ -176,7 +176,9 @@ class AnalysisWorker:
             return [Detection(*d) for d in found], timings
 
     def _ensure(self, nbytes: int) -> None:
-        if self._ring is None or self._ring.slot_bytes != nbytes:
+        resized = False
+        if self._ring is None or self._ring.slot_bytes != nbytes:  # new frame size: new ring
+            resized = self._process is not None
             self._kill()
             if self._ring is not None:
                 self._ring.close()
@@ -184,7 +186,7 @@ class AnalysisWorker:
         if self.alive:
             return
         self._kill()
-        if self.started:
+        if self.started and not resized:
             if time.monotonic() - self._last_start < MIN_RESTART_GAP_S:
                 raise WorkerFailed("analysis worker restarting too often; frame not analysed")
             self.restarts += 1
