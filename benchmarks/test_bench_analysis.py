@@ -111,6 +111,7 @@ def test_frame_path_cpu_before_after(benchmark, rtsp_camera, mode: str, tree: st
         lambda: figures.update(probe(TREES[tree], mode, rtsp_camera.url)), rounds=1, iterations=1
     )
     benchmark.extra_info.update(mode=mode, tree=tree, **figures)
+    print(f"frame path {mode} {tree}: {figures}", flush=True)
     assert figures["fps"] > 0
 
 
@@ -128,6 +129,7 @@ def test_people_on_every_frame_threads_vs_process(benchmark, rtsp_camera, isolat
         rounds=1, iterations=1,
     )  # fmt: skip
     benchmark.extra_info.update(isolation=isolation, **figures)
+    print(f"people probe {isolation}: {figures}", flush=True)
     assert figures["fps"] > 0
 
 
@@ -152,11 +154,16 @@ def test_detector_cost_at_analysis_size(benchmark, detector: str, size: int) -> 
     benchmark.pedantic(run, rounds=20, iterations=1, warmup_rounds=2)
 
 
-@pytest.mark.parametrize("isolation", ["thread", "process"])
-def test_people_served_threads_vs_process(benchmark, loop, rtsp_camera, isolation: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("isolation", "size"), [("thread", 640), ("process", 640), ("thread", 320)]
+)
+def test_people_served_threads_vs_process(
+    benchmark, loop, rtsp_camera, isolation: str, size: int
+) -> None:  # type: ignore[no-untyped-def]
     """The worst case on 2 cores: camera, ``streamlab serve`` (VP8, people on every frame)
     and an aiortc viewer on one machine. Viewer fps, frame-code latency, analysis lag
-    (frames, from the data channel) and server CPU, threads vs worker process."""
+    (frames, from the data channel) and server CPU, threads vs worker process, and a
+    smaller ``analysis_size``."""
     import psutil
     from servers import server, summary
 
@@ -189,18 +196,21 @@ def test_people_served_threads_vs_process(benchmark, loop, rtsp_camera, isolatio
         await client.close()
 
     def run() -> None:
-        previous = os.environ.get("STREAMING_ANALYSIS_ISOLATION")
-        os.environ["STREAMING_ANALYSIS_ISOLATION"] = isolation
+        settings = {"STREAMING_ANALYSIS_ISOLATION": isolation, "STREAMING_ANALYSIS_SIZE": str(size)}
+        previous = {k: os.environ.get(k) for k in settings}
+        os.environ.update(settings)
         try:
             with server("streamlab", rtsp_camera.url, codec="vp8", people=True) as (url, pid):
                 loop.run_until_complete(window(url, pid))
         finally:
-            if previous is None:
-                os.environ.pop("STREAMING_ANALYSIS_ISOLATION", None)
-            else:
-                os.environ["STREAMING_ANALYSIS_ISOLATION"] = previous
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
     benchmark.group = "served VP8 + people on every frame: analysis isolation (640x480@30)"
     benchmark.pedantic(run, rounds=1, iterations=1)
-    benchmark.extra_info.update(isolation=isolation, **figures)
+    benchmark.extra_info.update(isolation=isolation, analysis_size=size, **figures)
+    print(f"people served {isolation} at {size}: {figures}", flush=True)
     assert figures["fps"] > 0
