@@ -21,7 +21,13 @@ def add_parser(subparsers: Any) -> None:
         help="stream name, one per --source (default: from the URL)",
     )  # fmt: skip
     parser.add_argument("--codec", help="vp8 | h264 | passthrough (default vp8)")
-    parser.add_argument("--quality", help="fixed:640x360 | aimd | bandwidth ...")
+    parser.add_argument(
+        "--quality",
+        help="per-viewer quality: fixed:source (default) | fixed:640x360 | aimd | bandwidth",
+    )
+    parser.add_argument(
+        "--network", help="emulated link per viewer, e.g. rate=800k,delay=40ms,loss=1%%"
+    )
     parser.add_argument("--analyze", help="detectors, e.g. motion,people")
     parser.add_argument("--skipping", help="skipping strategy, e.g. every_nth:3")
     parser.add_argument("--buffering", help="buffering strategy, e.g. latest")
@@ -34,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from streamlab.webrtc.server import Server
 
     analyze = [n.strip() for n in args.analyze.split(",") if n.strip()] if args.analyze else None
-    config = load_config(codec=args.codec, quality=args.quality, analyze=analyze,
+    config = load_config(codec=args.codec, quality=args.quality, network=args.network,
+                         analyze=analyze,
                          skipping=args.skipping, buffering=args.buffering, host=args.host,
                          port=args.port)  # fmt: skip
     if len(args.name) > len(args.source):

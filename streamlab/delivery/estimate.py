@@ -7,7 +7,9 @@ number, jitter; RTT from the sender report they answer) and NACKs (a fast loss s
 Rules, after libwebrtc's loss-based controller (``send_side_bandwidth_estimation.cc``):
 loss ≤ 2 %: grow 8 % over the lowest target of the last second; 2-10 %: hold; > 10 %: cut
 to what actually got through (0.85 of the received rate), at most once per 300 ms + RTT;
-no verdict on fewer than 20 packets. REMB caps the estimate when it signals overuse.
+no verdict on fewer than 20 packets; growth stops at 2.5 x the sent rate. NACKs (each
+missing packet once) give the same loss verdict within 300 ms. REMB
+falling by more than 3 % means the receiver saw queues grow: cut to it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ MIN_PACKETS = 20
 LOW_LOSS = 0.02
 HIGH_LOSS = 0.10
 NACK_WINDOW_S = 0.3
+REMB_DROP = 0.97  # a REMB this much below the previous one signals overuse
+GROWTH_CAP = 2.5  # the estimate grows to at most this multiple of what is sent
 
 
 @dataclass(slots=True)
@@ -47,9 +51,12 @@ class BandwidthEstimator:
         self.reports = 0
         self._history: deque[tuple[float, float]] = deque()  # (at, target)
         self._sent: deque[tuple[float, int]] = deque()  # (at, bytes) over the last 2 s
-        self._nacked: deque[tuple[float, int]] = deque()
+        self._nacked: deque[tuple[float, int]] = deque()  # (at, seq) first reported then
+        self._nacked_seqs: dict[int, float] = {}
         self._last_report: tuple[float, Report] | None = None
         self._last_cut = float("-inf")
+        self._remb_at = float("-inf")
+        self._remb_dropped_at = float("-inf")
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -60,7 +67,12 @@ class BandwidthEstimator:
             self._sent.popleft()
 
     def on_remb(self, bps: int, at: float) -> None:
+        previous = self.remb_bps
         self.remb_bps = bps
+        self._remb_at = at
+        if previous is not None and bps < REMB_DROP * previous:
+            self._remb_dropped_at = at
+            self._cut(0.0, bps / 0.85, at)
 
     def on_rtt(self, rtt_s: float) -> None:
         self.rtt_s = rtt_s
@@ -68,16 +80,31 @@ class BandwidthEstimator:
     def on_pli(self, at: float) -> None:
         self.plis += 1
 
-    def on_nack(self, lost: int, at: float) -> None:
-        """``lost`` packets reported missing: a loss signal one RTT after the loss."""
-        self.nacks += lost
-        self._nacked.append((at, lost))
+    def on_nack(self, lost: list[int], at: float) -> None:
+        """Sequence numbers reported missing: a loss signal one RTT after the loss.
+
+        Receivers repeat their whole missing list, so each number counts once per window."""
+        self.nacks += len(lost)
+        for seq in lost:
+            first = self._nacked_seqs.get(seq)
+            if first is None or at - first > 10.0:
+                self._nacked_seqs[seq] = at
+                self._nacked.append((at, seq))
         while self._nacked and self._nacked[0][0] < at - NACK_WINDOW_S:
             self._nacked.popleft()
-        sent = self._packets_since(at - NACK_WINDOW_S)
-        nacked = sum(n for _, n in self._nacked)
-        if sent >= MIN_PACKETS and nacked / sent > HIGH_LOSS:
-            self._cut(nacked / sent, self._sent_bps(at, NACK_WINDOW_S) * (1 - nacked / sent), at)
+        if len(self._nacked_seqs) > 4096:  # forget the oldest half (seqs wrap at 65536)
+            for seq in list(self._nacked_seqs)[:2048]:
+                del self._nacked_seqs[seq]
+        if len(self._nacked) < 2:
+            return
+        seqs = sorted(seq for _, seq in self._nacked)
+        span = (seqs[-1] - seqs[0]) & 0xFFFF
+        expected = max(span + 1, MIN_PACKETS)
+        if span > 30_000:
+            return  # wrapped around: no verdict
+        loss = min(1.0, len(seqs) / expected)
+        if loss > HIGH_LOSS:  # the share missing of the span the NACKs cover, pause-proof
+            self._cut(loss, self._sent_bps(at, 1.0) * (1 - loss), at)
 
     def on_report(self, report: Report, at: float) -> None:
         """A receiver report for this viewer's stream."""
@@ -99,20 +126,24 @@ class BandwidthEstimator:
             self._cut(loss, self.received_bps, at)
         elif loss <= LOW_LOSS:
             floor = min((t for _, t in self._history), default=self.target_bps)
-            self._set(max(self.target_bps, floor * 1.08 + 1000), at)
+            grown = max(self.target_bps, floor * 1.08 + 1000)
+            self._set(min(grown, max(self.target_bps, GROWTH_CAP * sent_bps + 100_000)), at)
 
     # -- output ---------------------------------------------------------------------------
 
     @property
     def estimate_bps(self) -> int:
-        estimate = self.target_bps
-        if self.remb_bps is not None:
-            estimate = min(estimate, self.remb_bps)
-        return int(max(self.min_bps, min(self.max_bps, estimate)))
+        return int(max(self.min_bps, min(self.max_bps, self.target_bps)))
 
-    def overused(self, sending_bps: float) -> bool:
-        """Whether the receiver's delay-based estimate (REMB) says we send too much."""
-        return self.remb_bps is not None and self.remb_bps < 0.85 * sending_bps
+    def loss_seen(self, at: float, within_s: float = 1.0) -> bool:
+        """Whether loss cut the estimate within the last ``within_s`` seconds."""
+        return at - self._last_cut < within_s
+
+    def overused(self, at: float, within_s: float = 1.5) -> bool:
+        """Whether the receiver's delay-based estimate (REMB) fell lately: its rate control
+        only decreases when it sees queues grow (to 0.85 x its incoming rate); otherwise
+        it follows the incoming rate up."""
+        return at - self._remb_dropped_at < within_s
 
     # -- internals ------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ class Feedback(Protocol):
     def on_report(self, report: Report, at: float) -> None: ...
     def on_rtt(self, rtt_s: float) -> None: ...
     def on_remb(self, bps: int, at: float) -> None: ...
-    def on_nack(self, lost: int, at: float) -> None: ...
+    def on_nack(self, lost: list[int], at: float) -> None: ...
     def on_keyframe_request(self, at: float) -> None: ...
 
 
@@ -60,11 +60,14 @@ class RetransmitGuard:
         while self._sent and self._sent[0] < at - 1.0:
             self._sent.popleft()
 
-    def allow(self, seq: int, at: float, rtt_s: float | None) -> bool:
+    def recently_resent(self, seq: int, at: float, rtt_s: float | None) -> bool:
         last = self._resent.get(seq)
+        return last is not None and at - last < max(rtt_s or 0.0, MIN_RESEND_GAP_S)
+
+    def allow(self, seq: int, at: float, rtt_s: float | None) -> bool:
         while self._recent and self._recent[0] < at - 1.0:
             self._recent.popleft()
-        if last is not None and at - last < max(rtt_s or 0.0, MIN_RESEND_GAP_S):
+        if self.recently_resent(seq, at, rtt_s):
             self.refused += 1
             return False
         if len(self._recent) >= max(10, RETRANSMIT_SHARE * len(self._sent)):
@@ -102,11 +105,20 @@ def hook_sender(sender: Any, feedback: Feedback, guard: RetransmitGuard) -> None
                                     block.packets_lost, block.jitter)  # fmt: skip
                     feedback.on_report(report, at)
         elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-            feedback.on_nack(len(packet.lost), at)
+            feedback.on_nack(list(packet.lost), at)
             rtt = sender_rtt(sender)
+            history = getattr(sender, "_RTCRtpSender__rtp_history", {})
+            lost_for_good = 0
             for seq in packet.lost:
-                if guard.allow(seq, at, rtt):
+                kept = history.get(seq % HISTORY_SIZE)
+                if kept is None or kept.sequence_number != seq:
+                    lost_for_good += 1
+                elif guard.allow(seq, at, rtt):
                     await sender._retransmit(seq)
+                elif not guard.recently_resent(seq, at, rtt):
+                    lost_for_good += 1
+            if lost_for_good:
+                feedback.on_keyframe_request(at)  # the picture cannot be repaired
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             feedback.on_keyframe_request(at)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:

@@ -44,6 +44,9 @@ H264_SPS = 7
 PASSTHROUGH = EncoderKey("passthrough", "source")
 REMEMBERED_FRAMES = 512
 MAX_CHANNEL_BUFFER = 1_000_000
+DRAIN_S = 0.3  # pause before a loss-driven step down (the link's queue drains)
+START_FACTOR = 1.5  # a new viewer's estimate, times the top rung: it starts on the top rung
+MAX_FACTOR = 4.0
 
 
 class StreamDelivery:
@@ -98,7 +101,7 @@ class StreamDelivery:
             codec,
             frozenset(offered),
             quality.create(self.quality_spec),
-            BandwidthEstimator(int(top * 1.1), max_bps=max(4 * top, 4_000_000)),
+            BandwidthEstimator(int(top * START_FACTOR), max_bps=int(top * MAX_FACTOR)),
         )
         viewer.on_keyframe = self._viewer_wants_keyframe
         self.viewers[viewer_id] = viewer
@@ -247,7 +250,9 @@ class StreamDelivery:
         top = self.ladder[0].bitrate
         for viewer in self.viewers.values():
             viewer.rung = viewer.pending = None
-            viewer.estimator.max_bps = max(4 * top, 4_000_000)
+            viewer.estimator.max_bps = int(top * MAX_FACTOR)
+            if not viewer.estimator.reports:
+                viewer.estimator.target_bps = top * START_FACTOR
 
     def _decide(self, viewer: Viewer, at: float) -> None:
         ladder = self.ladder
@@ -265,7 +270,7 @@ class StreamDelivery:
                 bandwidth_bps=estimator.estimate_bps if known else None,
                 loss=estimator.loss,
                 at=at,
-                overused=estimator.overused(rung.bitrate),
+                overused=estimator.overused(at),
             )
         chosen = max(0, min(len(ladder) - 1, viewer.strategy.decide(ladder, current, load)))
         if viewer.rung is None:
@@ -276,7 +281,12 @@ class StreamDelivery:
         if current is None or chosen == current:
             return
         viewer.pending = None if chosen == viewer.rung else chosen
-        if viewer.pending is not None:
+        if viewer.pending is not None and chosen > current and viewer.estimator.loss_seen(at):
+            # The link is full: send nothing for a moment so the new rung's keyframe goes
+            # into an empty queue instead of being dropped behind the old rung's packets.
+            viewer.hold_until = at + DRAIN_S
+            asyncio.get_running_loop().call_later(DRAIN_S, self._viewer_wants_keyframe, viewer)
+        elif viewer.pending is not None:
             self._request_keyframe(self._key(viewer, chosen))
         viewer.quality_changes += 1
         old, new = ladder[current].name, ladder[chosen].name
@@ -317,14 +327,25 @@ class StreamDelivery:
 
     def _route(self, key: EncoderKey, packets: list[av.Packet], keyframe: bool) -> None:
         size = sum(p.size for p in packets)
+        ticks = int(packets[0].pts or 0)
         for viewer in list(self.viewers.values()):
             if not viewer.connected or viewer.rung is None:
                 continue
+            if viewer.hold_until and now() < viewer.hold_until:
+                continue
+            out = packets
             if viewer.pending is not None and keyframe and self._key(viewer, viewer.pending) == key:
                 viewer.rung, viewer.pending = viewer.pending, None  # switch at the keyframe
+                if ticks <= viewer.last_ticks:
+                    # The old rung already sent this frame: the same RTP timestamp twice
+                    # would merge both pictures into one at the receiver.
+                    out = _restamped(packets, viewer.last_ticks + 1)
             if self._key(viewer, viewer.rung) != key:
                 continue
-            if viewer.track.push(packets, keyframe):
+            if out is packets and ticks <= viewer.last_ticks:
+                continue  # never a timestamp twice, never backwards
+            if viewer.track.push(out, keyframe):
+                viewer.last_ticks = int(out[0].pts or 0)
                 viewer.sent_frame(size)
                 self.frames_sent += 1
                 self.bytes_sent += size
@@ -448,6 +469,15 @@ class StreamDelivery:
             "viewer_drops": sum(v.track.dropped for v in self.viewers.values()),
             "bytes_sent": self.bytes_sent,
         }
+
+
+def _restamped(packets: list[av.Packet], ticks: int) -> list[av.Packet]:
+    copies = []
+    for packet in packets:
+        copy = av.Packet(bytes(packet))
+        copy.pts, copy.time_base = ticks, TIME_BASE
+        copies.append(copy)
+    return copies
 
 
 def _rung_info(rung: Level) -> dict[str, Any]:

@@ -33,6 +33,8 @@ class Viewer:
     created_at: float = field(default_factory=now)
     rung: int | None = None
     pending: int | None = None
+    hold_until: float = 0.0
+    last_ticks: int = -1
     network_override: NetworkSpec | None = None
     quality_override: str | None = None
     link: EmulatedLink | None = None
@@ -54,7 +56,7 @@ class Viewer:
     def on_remb(self, bps: int, at: float) -> None:
         self.estimator.on_remb(bps, at)
 
-    def on_nack(self, lost: int, at: float) -> None:
+    def on_nack(self, lost: list[int], at: float) -> None:
         self.estimator.on_nack(lost, at)
 
     def on_keyframe_request(self, at: float) -> None:

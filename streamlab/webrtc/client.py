@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
 import aiohttp
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from streamlab import framecode
@@ -22,6 +23,12 @@ from streamlab.clock import now_ms
 from streamlab.errors import NegotiationError
 from streamlab.webrtc.ice import local_addresses
 from streamlab.webrtc.peer import close_peer
+
+FREEZE_S = 0.4
+
+
+def now_s() -> float:
+    return time.monotonic()
 
 
 @dataclass
@@ -33,6 +40,8 @@ class Received:
     latencies_ms: list[float] = field(default_factory=list)
     seqs: list[int] = field(default_factory=list)
     sizes: set[tuple[int, int]] = field(default_factory=set)
+    arrivals: list[float] = field(default_factory=list)  # wall-clock second of each frame
+    frame_sizes: list[tuple[int, int]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -40,9 +49,17 @@ class WhepClient:
     """Connects to ``POST url`` (a WHEP endpoint) and receives the stream."""
 
     def __init__(
-        self, url: str, *, token: str | None = None, addresses: tuple[str, ...] = ("127.0.0.1",)
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        addresses: tuple[str, ...] = ("127.0.0.1",),
+        codecs: tuple[str, ...] | None = None,
     ) -> None:
+        """``codecs`` limits the offer to these video MIME types (e.g. ``("video/H264",)``),
+        like a browser that can decode only those."""
         self.url = url
+        self.codecs = codecs
         self.token = token
         self.addresses = addresses
         self.pc: RTCPeerConnection | None = None
@@ -50,6 +67,8 @@ class WhepClient:
         self.received = Received()
         self.codec: str | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self.recoveries = 0
         self._track: Any = None
         self._track_ready = asyncio.Event()
         self._progress = asyncio.Event()
@@ -65,7 +84,14 @@ class WhepClient:
     async def connect(self, *, read_codes: bool = True) -> WhepClient:
         with local_addresses(self.addresses):
             pc = self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-            pc.addTransceiver("video", direction="recvonly")
+            transceiver = pc.addTransceiver("video", direction="recvonly")
+            if self.codecs:
+                wanted = {c.lower() for c in self.codecs} | {"video/rtx"}
+                capabilities = RTCRtpReceiver.getCapabilities("video")
+                offered = capabilities.codecs if capabilities is not None else []
+                transceiver.setCodecPreferences(
+                    [c for c in offered if c.mimeType.lower() in wanted]
+                )
             channel = pc.createDataChannel("analysis")
 
             @channel.on("message")
@@ -95,7 +121,39 @@ class WhepClient:
             if transceiver.receiver and transceiver._codecs:
                 self.codec = transceiver._codecs[0].mimeType
         self._reader = asyncio.create_task(self._read(read_codes))
+        self._watchdog = asyncio.create_task(self._recover_freezes())
         return self
+
+    async def _recover_freezes(self) -> None:
+        """Behave like a browser when the picture freezes while packets keep arriving.
+
+        aiortc's receiver holds an incomplete frame until 512 more packets arrive (tens of
+        seconds at a low bitrate) before it asks for a keyframe; a browser gives up on it
+        within a few hundred ms. So: after ``FREEZE_S`` without a frame while RTP still
+        comes in, drop the incomplete frames and send a PLI (at most every ``FREEZE_S``)."""
+        pc = self.pc
+        assert pc is not None
+        last_frames, last_packets, frozen_since = -1, -1, now_s()
+        while True:
+            await asyncio.sleep(FREEZE_S / 4)
+            receiver = next((t.receiver for t in pc.getTransceivers() if t.receiver), None)
+            streams = getattr(receiver, "_RTCRtpReceiver__remote_streams", {})
+            packets = sum(s.packets_received for s in streams.values())
+            if self.received.frames != last_frames or packets == last_packets:
+                last_frames, last_packets, frozen_since = self.received.frames, packets, now_s()
+                continue
+            last_packets = packets
+            if now_s() - frozen_since < FREEZE_S:
+                continue
+            frozen_since = now_s()
+            self.recoveries += 1
+            buffer = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
+            if buffer is not None:
+                buffer._packets = [None] * buffer.capacity
+                buffer._origin = None
+            for ssrc in list(streams):
+                with contextlib.suppress(Exception):
+                    await receiver._send_rtcp_pli(ssrc)  # type: ignore[union-attr]
 
     async def _read(self, read_codes: bool) -> None:
         await self._track_ready.wait()
@@ -108,6 +166,9 @@ class WhepClient:
             received.frames += 1
             self._progress.set()
             received.sizes.add((frame.width, frame.height))
+            if len(received.arrivals) < 100_000:
+                received.arrivals.append(time.time())
+                received.frame_sizes.append((frame.width, frame.height))
             if read_codes:
                 code = framecode.try_read(frame.to_ndarray(format="bgr24"))
                 if code is not None:
@@ -135,10 +196,11 @@ class WhepClient:
                 http.delete(self.location, headers=self._headers()) as response,
             ):
                 status = response.status
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        for task in (self._reader, self._watchdog):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.pc is not None:
             await close_peer(self.pc)
         return status

@@ -1,0 +1,239 @@
+"""Delivery building blocks: network specs and the emulated link, keyframe discipline,
+the bandwidth estimate, the quality ladder and strategies, codec choice."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import streamlab as sl
+from streamlab.clock import now
+from streamlab.delivery.estimate import BandwidthEstimator, Report
+from streamlab.delivery.keyframes import KeyframeLimiter
+from streamlab.delivery.network import EmulatedLink, NetworkSpec
+from streamlab.strategies.codec import choose_codec, codecs, offered_codecs
+from streamlab.strategies.quality import Bandwidth, Load, index_of, ladder_for, quality
+
+# -- network specs -------------------------------------------------------------------------
+
+
+def test_network_spec_round_trip() -> None:
+    spec = NetworkSpec.parse("rate=800k, delay=40ms,jitter=5ms,loss=1%,queue=100ms")
+    assert spec == NetworkSpec(800_000, 0.04, 0.005, 0.01, 0.1)
+    assert NetworkSpec.parse(str(spec)) == spec
+    assert NetworkSpec.parse("rate=2M").rate_bps == 2_000_000
+    assert NetworkSpec.parse("rate=1.5mbit,delay=0.1s").delay_s == pytest.approx(0.1)
+    assert NetworkSpec.parse("").empty and NetworkSpec.parse(None).empty
+    assert not NetworkSpec.parse("loss=0.5%").empty
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("rate=fast", "bits per second"),
+        ("rate=1", "between 10k and 10G"),
+        ("delay=9s", "at most"),
+        ("loss=150%", "between 0% and 100%"),
+        ("speed=1M", "key=value"),
+        ("rate", "key=value"),
+        ("rate=1M,rate=2M", "given twice"),
+    ],
+)
+def test_bad_network_specs_are_one_clear_line(text: str, message: str) -> None:
+    with pytest.raises(sl.ConfigError, match=message) as error:
+        NetworkSpec.parse(text)
+    assert "\n" not in str(error.value)
+
+
+def test_network_setting_is_validated_by_the_config_model() -> None:
+    assert sl.load_config(network="delay=40ms, rate=800k").network == "rate=800k,delay=40ms"
+    with pytest.raises(sl.ConfigError, match="network"):
+        sl.load_config(network="rate=lots")
+
+
+async def test_link_serialises_at_its_rate_and_drops_beyond_its_queue() -> None:
+    link = EmulatedLink(_sink([]), NetworkSpec.parse("rate=800k,delay=40ms,queue=200ms"))
+    start = now()
+    accepted = [link.accept(b"x" * 1000, start + i * 0.004) for i in range(500)]  # 2 Mbit/s
+    link.close()
+    kept = sum(accepted)
+    # 2 s of input at 2 Mbit/s through 800 kbit/s: what fits in 2 s plus a 200 ms queue
+    assert kept * 8000 == pytest.approx(800_000 * 2.2, rel=0.02)
+    assert link.stats.dropped_queue == 500 - kept
+    assert link.stats.max_queue_s <= 0.2
+    assert accepted[:20] == [True] * 20, "the queue fills before anything is dropped"
+
+
+async def test_link_delivers_at_the_configured_rate_and_delay() -> None:
+    arrivals: list[tuple[float, int]] = []
+    plain = EmulatedLink(_sink(arrivals), NetworkSpec.parse("rate=1M,delay=50ms,queue=2s"))
+    sent_at = now()
+    for _ in range(250):  # 250 kB at once: 2 s at 1 Mbit/s
+        await plain.send(b"y" * 1000)
+    for _ in range(200):
+        if len(arrivals) >= 250:
+            break
+        await asyncio.sleep(0.05)
+    plain.close()
+    first, last = arrivals[0][0], arrivals[-1][0]
+    rate = 249 * 1000 * 8 / (last - first)
+    assert rate == pytest.approx(1_000_000, rel=0.1)
+    assert first - sent_at == pytest.approx(0.05 + 0.008, abs=0.03)
+
+
+async def test_link_loss_and_jitter_keep_order() -> None:
+    arrivals: list[tuple[float, int]] = []
+    link = EmulatedLink(_sink(arrivals), NetworkSpec.parse("delay=20ms,jitter=10ms,loss=10%"),
+                        seed=1)  # fmt: skip
+    for index in range(400):
+        await link.send(index.to_bytes(2, "big"))
+    await asyncio.sleep(0.2)
+    link.close()
+    order = [value for _, value in arrivals]
+    assert order == sorted(order), "jitter never reorders"
+    assert 0.05 < link.stats.dropped_loss / 400 < 0.16
+    assert len(order) + link.stats.dropped_loss == 400
+
+
+def _sink(arrivals: list[tuple[float, int]]):  # type: ignore[no-untyped-def]
+    async def forward(data: bytes) -> None:
+        arrivals.append((now(), int.from_bytes(data[:2], "big")))
+
+    return forward
+
+
+# -- keyframes -----------------------------------------------------------------------------
+
+
+def test_keyframe_requests_are_coalesced_and_rate_limited() -> None:
+    limiter = KeyframeLimiter(0.5)
+    limiter.sent(0.0)  # the encoder's first frame
+    for at in (0.1, 0.2, 0.3, 0.4):  # a PLI every 100 ms
+        limiter.request()
+        assert not limiter.take(at)
+    assert limiter.take(0.5), "one keyframe once the interval has passed"
+    limiter.sent(0.5)
+    assert not limiter.take(0.6)
+    limiter.request()
+    assert not limiter.take(0.9) and limiter.take(1.0)
+    assert limiter.requests == 5 and limiter.forced == 2 and limiter.coalesced == 3
+
+
+def test_a_natural_keyframe_answers_pending_requests() -> None:
+    limiter = KeyframeLimiter(0.5)
+    limiter.request()
+    limiter.sent(1.0)
+    assert not limiter.pending and not limiter.take(2.0)
+
+
+# -- bandwidth estimate --------------------------------------------------------------------
+
+
+def _send(estimator: BandwidthEstimator, bps: int, start: float, seconds: float) -> None:
+    packets = int(bps * seconds / 8 / 1000)
+    for index in range(packets):
+        estimator.on_sent(1000, start + index * seconds / packets)
+
+
+def test_heavy_loss_cuts_to_what_got_through() -> None:
+    estimator = BandwidthEstimator(3_000_000)
+    _send(estimator, 2_000_000, 0.0, 1.0)
+    estimator.on_report(Report(0.0, 1000, 0), 1.0)
+    _send(estimator, 2_000_000, 1.0, 1.0)
+    estimator.on_report(Report(0.6, 1250, 150), 2.0)  # 250 expected, 150 lost
+    assert estimator.loss == pytest.approx(0.6)
+    assert estimator.estimate_bps == pytest.approx(0.85 * 2_000_000 * 0.4, rel=0.05)
+
+
+def test_low_loss_grows_slowly_and_moderate_loss_holds() -> None:
+    estimator = BandwidthEstimator(1_000_000)
+    at, seq = 0.0, 0
+    for _ in range(5):
+        _send(estimator, 1_000_000, at, 1.0)
+        at, seq = at + 1.0, seq + 125
+        estimator.on_report(Report(0.0, seq, 0), at)
+    assert 1_000_000 < estimator.estimate_bps <= 1_000_000 * 1.08**5 + 10_000
+    held = estimator.estimate_bps
+    _send(estimator, 1_000_000, at, 1.0)
+    estimator.on_report(Report(0.05, seq + 125, 6), at + 1.0)
+    assert estimator.estimate_bps == held
+
+
+def test_nacks_give_a_fast_loss_verdict_counting_each_packet_once() -> None:
+    estimator = BandwidthEstimator(3_000_000)
+    _send(estimator, 2_000_000, 0.0, 1.0)  # 250 packets in 1 s
+    lost = list(range(0, 80, 2))  # every other packet of a span of 79
+    for repeat in range(5):  # receivers repeat their whole missing list
+        estimator.on_nack(lost, 1.0 + repeat * 0.01)
+    expected = 0.85 * 2_000_000 * (1 - 40 / 79)
+    assert estimator.estimate_bps == pytest.approx(expected, rel=0.1)
+    scattered = BandwidthEstimator(3_000_000)
+    _send(scattered, 2_000_000, 0.0, 1.0)
+    scattered.on_nack([10, 40], 1.0)  # 2 of 31: repaired by retransmission, no cut
+    assert scattered.estimate_bps == 3_000_000
+
+
+def test_a_falling_remb_means_overuse() -> None:
+    estimator = BandwidthEstimator(2_000_000)
+    estimator.on_remb(1_500_000, 1.0)
+    assert not estimator.overused(1.0)
+    estimator.on_remb(1_000_000, 2.0)
+    assert estimator.overused(2.0) and estimator.estimate_bps == 1_000_000
+    assert not estimator.overused(5.0)
+
+
+# -- ladder and strategies -----------------------------------------------------------------
+
+
+def test_the_ladder_starts_at_the_source_and_never_upscales() -> None:
+    ladder = ladder_for(640, 480, 30)
+    assert [r.name for r in ladder] == ["source", "640x360", "480x270", "320x180", "320x180@15"]
+    assert (ladder[0].width, ladder[0].height, ladder[0].fps) == (640, 480, 30)
+    assert (ladder[1].width, ladder[1].height) == (480, 360)
+    assert [r.bitrate for r in ladder] == sorted((r.bitrate for r in ladder), reverse=True)
+    assert index_of(ladder, "1280x720") == 0 and index_of(ladder, "360p") == 1
+    big = ladder_for(1280, 720, 30)
+    assert [r.name for r in big][:3] == ["source", "960x540", "640x360"]
+    with pytest.raises(sl.ConfigError, match="unknown quality level"):
+        quality.create("fixed:999x1")
+
+
+def test_bandwidth_steps_down_at_once_and_probes_up_slowly() -> None:
+    ladder = ladder_for(1280, 720, 30)
+    strategy = Bandwidth()
+    assert strategy.decide(ladder, None, Load(at=0.0)) == 0
+    assert strategy.decide(ladder, 0, Load(bandwidth_bps=800_000, at=1.0)) == 2  # 640x360
+    plenty = Load(bandwidth_bps=10_000_000, at=2.0)
+    assert strategy.decide(ladder, 2, plenty) == 2, "no probe before the wait"
+    assert strategy.decide(ladder, 2, Load(bandwidth_bps=10_000_000, at=4.1)) == 1
+    assert strategy.decide(ladder, 1, Load(bandwidth_bps=700_000, at=5.0)) == 3
+    assert strategy.up_wait_s == 2 * Bandwidth.FIRST_UP_WAIT_S, "a failed probe waits longer"
+    lossy = Load(bandwidth_bps=10_000_000, loss=0.05, at=20.0)
+    assert strategy.decide(ladder, 3, lossy) == 3, "never up while losing packets"
+
+
+def test_quality_specs() -> None:
+    assert quality.create("fixed:source").name == "fixed:source"
+    assert sl.load_config().quality == "fixed:source"
+    ladder = ladder_for(1280, 720, 30)
+    aimd = quality.create("aimd")
+    current = aimd.decide(ladder, None, Load())
+    for _ in range(5):
+        current = aimd.decide(ladder, current, Load(encode_s=0.05, budget_s=1 / 30))
+    assert current == 1, "five overruns in a row: one rung down"
+    fixed = quality.create("fixed:640x360")
+    assert ladder[fixed.decide(ladder, 0, Load())].name == "640x360"
+
+
+def test_each_viewer_gets_a_codec_it_offered() -> None:
+    vp8, h264, passthrough = (codecs.create(n) for n in ("vp8", "h264", "passthrough"))
+    both = {"video/vp8", "video/h264"}
+    assert choose_codec(vp8, both) == vp8 and choose_codec(h264, both) == h264
+    assert choose_codec(vp8, {"video/h264"}) == h264
+    assert choose_codec(passthrough, {"video/h264"}) == passthrough
+    assert choose_codec(passthrough, {"video/vp8"}) == vp8, "VP8-only viewers get a transcode"
+    assert choose_codec(vp8, {"video/opus"}) is None
+    sdp = "v=0\r\nm=audio 9 UDP 111\r\na=rtpmap:111 opus/48000\r\nm=video 9 UDP 96 97\r\n" \
+          "a=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n"  # fmt: skip
+    assert offered_codecs(sdp) == {"video/vp8", "video/rtx"}
