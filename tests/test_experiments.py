@@ -112,7 +112,8 @@ def test_exact_mann_whitney_matches_known_values() -> None:
     assert stats.smallest_p(3, 3) == pytest.approx(0.1)
     assert sum(stats._u_counts(5, 4)) == 126  # C(9, 4) orderings
     assert stats.quartiles([1, 2, 3, 4, 5]) == (2, 3, 4)
-    assert not stats.iqrs_overlap([1, 1.1, 1.2], [2, 2.1, 2.2])
+    assert not stats.ranges_overlap([1, 1.1, 1.2], [2, 2.1, 2.2])
+    assert stats.ranges_overlap([1, 2.5], [2, 3])
 
 
 def _runs(name: str, p50s: list[float], *, cpu: float = 20.0, jitter: float = 2.0,
@@ -142,9 +143,11 @@ def test_verdicts_need_significance_and_an_effect() -> None:
     assert compare.verdict([100, 101, 99, 100], [104, 105, 104, 106], -1, 0.1)[0] == "same"
     # big effect but the repeats overlap: noise
     assert compare.verdict([60, 140, 100], [80, 160, 120], -1, 0.1)[0] == "same"
-    # two repeats each: non-overlapping IQRs decide
-    word, how = compare.verdict([100, 102], [130, 131], -1, 0.1)
-    assert word == "worse" and "IQRs apart" in how
+    # three repeats each: they must not overlap at all
+    word, how = compare.verdict([100, 102, 101], [130, 131, 129], -1, 0.1)
+    assert word == "worse" and "repeats apart" in how
+    # two repeats each cannot tell
+    assert compare.verdict([100, 102], [130, 131], -1, 0.1)[0] == "inconclusive"
     # one repeat never makes a regression
     assert compare.verdict([100], [150], -1, 0.1)[0] == "inconclusive"
     assert compare.verdict([900, 905, 910, 902], [500, 505, 501, 499], 0, 0.1)[0] == "changed"

@@ -1,4 +1,4 @@
-"""Small exact statistics for verdicts: Mann-Whitney U (exact, two-sided) and IQRs.
+"""Small exact statistics for verdicts: Mann-Whitney U (exact, two-sided), quartiles.
 
 scipy is not a dependency; the exact U distribution for the few repeats a benchmark has
 is a short dynamic programme.
@@ -59,6 +59,6 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
     return at(0.25), at(0.5), at(0.75)
 
 
-def iqrs_overlap(a: list[float], b: list[float]) -> bool:
-    qa, qb = quartiles(a), quartiles(b)
-    return not (qa[2] < qb[0] or qb[2] < qa[0])
+def ranges_overlap(a: list[float], b: list[float]) -> bool:
+    """Whether min..max of ``a`` and of ``b`` share any value."""
+    return not (max(a) < min(b) or max(b) < min(a))
