@@ -60,6 +60,12 @@ class StreamingConfig(BaseSettings):
     analysis_lag_budget_ms: int = Field(
         500, ge=10, le=60000, description="adaptive skipping keeps lag under this"
     )
+    analysis_size: int = Field(
+        640, ge=160, le=3840, description="max width of the image detectors see (px)"
+    )
+    analysis_isolation: Literal["thread", "process"] = Field(
+        "thread", description="run detectors in threads or in a worker process (shared memory)"
+    )
 
     # --- serving ----------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="bind address")

@@ -1,9 +1,12 @@
-"""An ipywidgets control panel that tunes a running pipeline live.
+"""Live controls for a running pipeline or a served stream (ipywidgets).
 
-Strategy fields are comboboxes (pick a registered spec or type one, e.g. ``drop_oldest:6``);
-numeric settings are sliders with the config model's own ranges; detectors are checkboxes.
-Every change goes through ``pipeline.update(...)``, so it is validated by the config model
-and applied at a frame boundary; a bad value shows its one-line error in the panel.
+Every live setting has a control: strategy specs are comboboxes (pick a registered name or
+type a spec such as ``drop_oldest:6``), numbers are sliders with the config model's ranges,
+detectors are a multi-select, overlay a checkbox, network conditions a text field. Each
+change goes through one ``update(...)`` (validated by the config model, applied at a frame
+boundary). The widgets always show the settings *as applied*: the panel listens for
+``SettingsChanged`` on the pipeline's bus, so changes from code, from the HTTP API or from
+another panel show up too; a rejected value snaps back and its one-line error shows.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import contextlib
 import html
 from typing import Any
 
-from streamlab.config import StreamingConfig, field_range
+from streamlab.config import field_range
 from streamlab.errors import StreamlabError
+from streamlab.events import Event, SettingsChanged
+from streamlab.lab.target import LIVE_FIELDS, Target, resolve
 from streamlab.strategies import registry_for
 
 STRATEGY_FIELDS = ("buffering", "skipping", "quality", "codec")
@@ -24,11 +29,18 @@ SLIDER_FIELDS = (
     "analysis_frame_interval",
     "detection_frame_interval",
     "analysis_lag_budget_ms",
+    "stage_delay_ms",
 )
+QUALITY_CHOICES = ["fixed:source", "fixed:1280x720", "fixed:960x540", "fixed:640x360",
+                   "fixed:480x270", "fixed:320x180", "aimd", "bandwidth"]  # fmt: skip
+NETWORK_CHOICES = ["", "rate=2M,delay=20ms", "rate=800k,delay=40ms,jitter=5ms",
+                   "rate=300k,delay=80ms,loss=1%", "loss=5%"]  # fmt: skip
 
 
 def strategy_choices(family: str) -> list[str]:
-    """Example specs of a family for a dropdown: each name with its default arguments."""
+    """Example specs of a family for a dropdown: each registered name."""
+    if family == "quality":
+        return QUALITY_CHOICES
     try:
         registry = registry_for(family)
     except ModuleNotFoundError:
@@ -51,91 +63,157 @@ def _bounds(name: str) -> tuple[int, int]:
 
 
 class ControlPanel:
-    """Live controls for one pipeline. ``display(panel.widget)`` in a notebook."""
+    """Live controls for a ``Pipeline``, a ``LabServer`` or ``(server, stream name)``.
 
-    def __init__(self, pipeline: Any, *, stats_every_s: float = 1.0) -> None:
+    Shows itself as the last expression of a cell. ``await panel.apply(**settings)`` does
+    from code what the widgets do; ``await panel.stop()`` detaches the panel.
+    """
+
+    def __init__(self, target: Any, *, stats_every_s: float = 1.0) -> None:
         import ipywidgets as widgets
 
-        self.pipeline = pipeline
+        self.target: Target = resolve(target)
+        self.pipeline = self.target.pipeline
         self.stats_every_s = stats_every_s
-        config: StreamingConfig = pipeline.config
         self.applied: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self.status = widgets.HTML(value="ready")
+        self.state_view = widgets.HTML()
         self.stats_view = widgets.HTML()
         self.controls: dict[str, Any] = {}
+        self._syncing = False
+        fields = set(LIVE_FIELDS)
+        settings = self.target.settings()
+        wide = {"description_width": "150px"}
         for name in STRATEGY_FIELDS:
-            box = widgets.Combobox(
-                value=str(getattr(config, name)),
-                options=strategy_choices(name),
-                description=name,
-                ensure_option=False,
-                continuous_update=False,
-            )
-            box.observe(self._on_change(name), names="value")
+            box = widgets.Combobox(value=str(settings[name]), options=strategy_choices(name),
+                                   description=name, ensure_option=False,
+                                   continuous_update=False, style=wide)  # fmt: skip
             self.controls[name] = box
+        if "network" in fields:
+            self.controls["network"] = widgets.Combobox(
+                value=str(settings["network"]), options=NETWORK_CHOICES, description="network",
+                ensure_option=False, continuous_update=False, style=wide,
+                placeholder="rate=800k,delay=40ms,jitter=5ms,loss=1%",
+            )  # fmt: skip
         for name in SLIDER_FIELDS:
+            if name not in fields:
+                continue
             low, high = _bounds(name)
-            slider = widgets.IntSlider(
-                value=int(getattr(config, name)),
-                min=low,
-                max=high,
-                description=name,
-                continuous_update=False,
-                style={"description_width": "initial"},
-            )
-            slider.observe(self._on_change(name), names="value")
-            self.controls[name] = slider
+            self.controls[name] = widgets.IntSlider(value=int(settings[name]), min=low, max=high,
+                                                    description=name, continuous_update=False,
+                                                    style=wide)  # fmt: skip
+        self.controls["overlay"] = widgets.Checkbox(
+            value=bool(settings["overlay"]), description="overlay (burn boxes into frames)",
+            style=wide,
+        )  # fmt: skip
+        choices = detector_choices()
         self.detectors = widgets.SelectMultiple(
-            options=detector_choices(),
-            value=tuple(n for n in config.analyze if n in detector_choices()),
-            description="analyze",
-        )
-        self.detectors.observe(
-            lambda change: self._schedule({"analyze": list(change["new"])}), names="value"
-        )
+            options=choices, value=tuple(n for n in settings["analyze"] if n in choices),
+            description="analyze", style=wide,
+        )  # fmt: skip
+        self.controls["analyze"] = self.detectors
+        for name, control in self.controls.items():
+            control.add_class(f"sl-setting-{name}")
+            control.observe(self._on_change(name), names="value")
+        title = widgets.HTML(f"<b>streamlab</b> — {html.escape(self.target.label)}")
         self.widget = widgets.VBox(
-            [
-                widgets.HTML(f"<b>streamlab</b> — {html.escape(str(self._stream_name()))}"),
-                *self.controls.values(),
-                self.detectors,
-                self.status,
-                self.stats_view,
-            ]
-        )
-        self._pending: set[asyncio.Task[bool]] = set()
+            [widgets.HBox([title, self.state_view]), *self.controls.values(), self.status,
+             self.stats_view]
+        )  # fmt: skip
+        self.widget.add_class("sl-control-panel")
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
+        self._unsubscribe = self.pipeline.bus.subscribe(self._on_event)
         self._stats_task: asyncio.Task[None] | None = None
+        self._show_state()
+        if self._loop is not None:
+            self.start_stats()
 
-    def _stream_name(self) -> str:
-        return str(getattr(self.pipeline, "name", "pipeline"))
+    # -- changes -----------------------------------------------------------------------
 
     def _on_change(self, name: str) -> Any:
-        return lambda change: self._schedule({name: change["new"]})
+        def changed(change: dict[str, Any]) -> None:
+            if self._syncing:
+                return
+            value = change["new"]
+            if name == "analyze":
+                value = list(value)
+            self._schedule({name: value})
+
+        return changed
 
     def _schedule(self, changes: dict[str, Any]) -> None:
-        task = asyncio.get_event_loop().create_task(self.apply(**changes))
+        loop = self._loop or asyncio.get_event_loop()
+        task = loop.create_task(self.apply(**changes))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
     async def apply(self, **changes: Any) -> bool:
-        """Apply changes to the pipeline; returns False (and shows why) when rejected."""
+        """Apply changes; returns False (widgets snap back, the error shows) when rejected."""
         try:
-            await self.pipeline.update(**changes)
-        except StreamlabError as exc:
-            self.errors.append(str(exc))
-            self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
+            await self.target.update(**changes)
+        except (StreamlabError, KeyError, ValueError) as exc:
+            message = str(exc).strip("'\"").splitlines()[0] if str(exc) else type(exc).__name__
+            self.errors.append(message)
+            self.status.value = f"<span style='color:#b00'>{html.escape(message)}</span>"
+            self.sync()
             return False
         self.applied.append(changes)
         shown = ", ".join(f"{k}={v}" for k, v in changes.items())
         self.status.value = f"applied {html.escape(shown)}"
+        self.sync()
         return True
 
+    def sync(self) -> dict[str, Any]:
+        """Set every control to the setting as applied now (no update is sent back)."""
+        settings = self.target.settings()
+        self._syncing = True
+        try:
+            for name, control in self.controls.items():
+                value = settings.get(name)
+                if name == "analyze":
+                    value = tuple(n for n in value or () if n in control.options)
+                elif isinstance(control.value, str):
+                    value = "" if value is None else str(value)
+                if control.value != value:
+                    control.value = value
+        finally:
+            self._syncing = False
+        self._show_state()
+        return settings
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, SettingsChanged) and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                self._loop.call_soon_threadsafe(self.sync)
+
+    # -- state and stats ---------------------------------------------------------------
+
+    @property
+    def stopped(self) -> bool:
+        return not self.target.running
+
+    def _show_state(self) -> None:
+        stopped = self.stopped
+        self.state_view.value = (
+            "<span style='color:#b00'>&nbsp;stopped</span>" if stopped
+            else "<span style='color:#080'>&nbsp;running</span>"
+        )  # fmt: skip
+        for control in self.controls.values():
+            control.disabled = stopped
+
     def start_stats(self) -> None:
-        """Refresh the stats table every ``stats_every_s`` seconds."""
+        """Refresh the state and the stats table every ``stats_every_s`` seconds."""
         if self._stats_task is None:
-            self._stats_task = asyncio.get_event_loop().create_task(self._refresh_stats())
+            loop = self._loop or asyncio.get_running_loop()
+            self._stats_task = loop.create_task(self._refresh_stats(), name="lab-panel")
 
     async def stop(self) -> None:
+        """Stop listening and refreshing (the widgets stay as they are)."""
+        self._unsubscribe()
         task, self._stats_task = self._stats_task, None
         if task is not None:
             task.cancel()
@@ -146,19 +224,24 @@ class ControlPanel:
                 await pending
 
     def refresh_stats(self) -> dict[str, Any]:
+        """Redraw the stats table now; returns the pipeline's stats."""
         stats: dict[str, Any] = dict(self.pipeline.stats())
         rows = "".join(
             f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>"
             for k, v in stats.items()
             if not isinstance(v, dict | list)
         )
-        self.stats_view.value = f"<table>{rows}</table>"
+        self.stats_view.value = f"<table style='font-size:11px'>{rows}</table>"
+        self._show_state()
         return stats
 
     async def _refresh_stats(self) -> None:
         while True:
             self.refresh_stats()
             await asyncio.sleep(self.stats_every_s)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def _fmt(value: Any) -> str:

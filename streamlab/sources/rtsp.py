@@ -20,7 +20,7 @@ from streamlab.clock import now
 from streamlab.config import StreamingConfig, load_config
 from streamlab.errors import SourceError, SourceTimeoutError
 from streamlab.events import EventBus, Reconnecting, Stalled
-from streamlab.frame import EncodedUnit, Frame
+from streamlab.frame import EncodedUnit, Frame, decoded_pixels
 from streamlab.manager import StreamState
 from streamlab.sources import interrupt
 from streamlab.sources.backoff import Backoff, BreakerState, CircuitBreaker
@@ -219,7 +219,8 @@ class RtspSource(Source):
                 seen_keyframe = seen_keyframe or bool(packet.is_keyframe)
                 if self._unit_listeners:
                     self._forward(bytes(packet), bool(packet.is_keyframe), packet.pts, extradata)
-                decoded = packet.decode()
+                keyframe = bool(packet.is_keyframe)  # [None]: nobody wants pixels, no decode
+                decoded = packet.decode() if self._decoding(keyframe) else [None]
                 if not decoded:
                     pending = data[-1_000_000:]
                     if time.monotonic() - last_frame > self.config.stall_timeout_s:
@@ -235,11 +236,12 @@ class RtspSource(Source):
                         self._streaming_since = last_frame
                         self.breaker.record_success()
                         self.transport.connected()
-                    image = video.to_ndarray(format="bgr24")
-                    pts = video.pts if video.pts is not None else 0
+                    image, yuv = decoded_pixels(video) if video else (None, None)  # I420 stays
+                    pts = (video.pts if video else packet.pts) or 0
                     frame = Frame(
                         image, self._next_seq(), int(pts), time_base, now(),
-                        packet=unit, source_codec=codec,
+                        packet=unit, source_codec=codec, yuv=yuv,
+                        size=None if video else (stream.width, stream.height),
                     )  # fmt: skip
                     unit = EncodedUnit(b"", codec, False, packet.pts, extradata)
                     self._publish(frame)

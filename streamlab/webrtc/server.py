@@ -77,9 +77,20 @@ class Server:
 
     # -- streams -----------------------------------------------------------------------
 
-    def add_stream(self, source: str, *, name: str | None = None, **settings: Any) -> Stream:
-        """Serve ``source`` as ``name``; ``settings`` override config (codec, quality, analyze)."""
-        config = updated(self.config, **settings) if settings else self.config
+    def add_stream(
+        self, source: str | Pipeline, *, name: str | None = None, **settings: Any
+    ) -> Stream:
+        """Serve ``source`` as ``name``; ``settings`` override config (codec, quality, analyze).
+
+        ``source`` may be a ``Pipeline`` (running or not): it is served with its own config.
+        """
+        given = source if isinstance(source, Pipeline) else None
+        if given is not None:
+            config, source = given.config, f"{given.source.scheme}://{given.name}"
+            name = name or given.name
+        else:
+            config = updated(self.config, **settings) if settings else self.config
+        assert isinstance(source, str)
         name = name or default_name(source)
         if not name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"stream name must be letters, digits, - or _, got {name!r}")
@@ -88,7 +99,7 @@ class Server:
         codec = codecs.create(config.codec)
         if codec.passthrough and not source.startswith(("rtsp://", "rtsps://")):
             raise ConfigError("codec passthrough needs an H.264 RTSP camera source (rtsp://...)")
-        pipeline = Pipeline(source, config=config, name=name)
+        pipeline = given or Pipeline(source, config=config, name=name)
         expected = pipeline.source.stats.nominal_fps or 30.0
         fanout = StreamDelivery(name, config, pipeline.bus, fps=expected)
         pipeline.add_sink(fanout)

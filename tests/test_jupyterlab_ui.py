@@ -1,0 +1,166 @@
+"""Real JupyterLab in real Chromium: run 05_serve_and_watch and watch its widgets play.
+
+The test starts JupyterLab (127.0.0.1, a free port, a token, a temporary root holding a copy
+of the notebook with ``KEEP_SERVING = True``), opens the notebook with Playwright, runs all
+cells, and checks that the widgets render, that the Player's <video> decodes >= 25 fps,
+that the Preview's <img> updates >= 20 times a second, and how long a quality change made
+in the ControlPanel's box takes to reach the player's picture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamlab.camera.launcher import free_port
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "05_serve_and_watch.ipynb"
+TOKEN = "streamlab-ui-test"
+PREVIEW_SHOWN = "globalThis.streamlabPreviews.reduce((n, v) => Math.max(n, v.shown), 0)"
+
+
+def prepared_notebook(directory: Path) -> Path:
+    """A copy of the notebook whose parameters keep everything serving after the last cell."""
+    notebook = json.loads(NOTEBOOK.read_text())
+    for cell in notebook["cells"]:
+        if "parameters" in cell["metadata"].get("tags", []):
+            cell["source"] = "DURATION_S = 1\nKEEP_SERVING = True\n"
+    target = directory / NOTEBOOK.name
+    target.write_text(json.dumps(notebook))
+    return target
+
+
+@pytest.fixture
+def jupyterlab(tmp_path: Path) -> Iterator[str]:
+    prepared_notebook(tmp_path)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JUPYTER_CONFIG_DIR": str(tmp_path / ".cfg"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / ".run")}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={tmp_path}",
+         "--allow-root", "--LabApp.expose_app_in_browser=True",
+         "--ServerApp.disable_check_xsrf=False"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 40
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("JupyterLab did not start") from None
+                time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def rate(page, expression: str, seconds: float = 3.0) -> float:  # type: ignore[no-untyped-def]
+    """Growth per second of a numeric JS expression over ``seconds``."""
+    start_value, started = page.evaluate(expression), time.monotonic()
+    page.wait_for_timeout(seconds * 1000)
+    return float(page.evaluate(expression) - start_value) / (time.monotonic() - started)
+
+
+def test_serve_and_watch_in_jupyterlab(chromium_browser, jupyterlab: str) -> None:  # type: ignore[no-untyped-def]
+    context = chromium_browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    try:
+        page.goto(f"{jupyterlab}/lab/tree/{NOTEBOOK.name}?token={TOKEN}")
+        page.wait_for_function(
+            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+            " && window.jupyterapp.shell.currentWidget.sessionContext"
+            " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+            " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+            " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
+            " === 'idle'",
+            timeout=40_000,
+        )
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        cells = page.locator(".jp-Notebook .jp-CodeCell")
+        page.wait_for_function(
+            """() => {
+                const prompts = [...document.querySelectorAll(
+                    '.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent);
+                return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p));
+            }""",
+            timeout=60_000,
+        )
+        assert cells.count() >= 8
+        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        tracebacks = [t for t in errors.all_inner_texts() if "Error" in t or "Traceback" in t]
+        assert not tracebacks, tracebacks
+        assert "Error displaying widget" not in page.inner_text(".jp-Notebook")
+        page.wait_for_function(
+            "() => (globalThis.streamlabPlayers || []).some(p => p.state === 'connected'"
+            " && p.stats.framesDecoded > 30)",
+            timeout=30_000,
+        )
+        page.wait_for_function("() => (globalThis.streamlabPreviews || []).some(v => v.shown > 10)",
+                               timeout=20_000)  # fmt: skip
+        player = "globalThis.streamlabPlayers.find(p => p.state === 'connected')"
+        page.locator(".streamlab-player video").first.scroll_into_view_if_needed()
+        decoded = max(rate(page, f"{player}.stats.framesDecoded") for _ in range(2))
+        shown = rate(page, f"{player}.framesShown", 2.0)
+        page.locator(".streamlab-preview img").first.scroll_into_view_if_needed()
+        preview = max(
+            rate(page, PREVIEW_SHOWN) for _ in range(2)
+        )
+        stats = page.evaluate(f"{player}.stats")
+        # the same with the LivePlot stopped (it shares the kernel's GIL and the browser)
+        page.evaluate(
+            "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+            ".requestExecute({code: 'await plot.stop()', silent: true}).done"
+        )
+        page.wait_for_timeout(500)
+        preview_alone = rate(page, PREVIEW_SHOWN)
+        # the quality box of the ControlPanel: type a new rung, press Enter, time the picture
+        box = page.locator(".sl-setting-quality input")
+        box.fill("fixed:480x270")
+        started = page.evaluate("Date.now()")
+        box.press("Enter")
+        page.wait_for_function(
+            f"() => {player}.sizeChanges.some(c => c.at >= {started} && c.size === '360x270')",
+            timeout=10_000,
+        )
+        changed = page.evaluate(
+            f"{player}.sizeChanges.find(c => c.at >= {started} && c.size === '360x270').at"
+        )
+        print(f"\nJupyterLab: player {decoded:.1f} fps decoded, {shown:.1f} frames shown/s, "
+              f"size {stats['size']}, overlay drawn {stats['overlayDrawn']}; preview "
+              f"{preview:.1f} img/s ({preview_alone:.1f} with the LivePlot stopped); "
+              f"quality change -> new size in {changed - started} ms; "
+              f"stats {stats}")  # fmt: skip
+        assert decoded >= 25
+        assert preview >= 20
+        assert stats["overlayDrawn"] > 0, "the overlay draws boxes from the data channel"
+        assert changed - started < 3000
+    except Exception:
+        players = page.evaluate(
+            "(globalThis.streamlabPlayers || []).map(p => [p.state, p.stats, p.video.videoWidth])"
+        )
+        print("players:", players, "\nconsole:", "\n".join(console[-30:]))
+        raise
+    finally:
+        context.close()
