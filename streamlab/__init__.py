@@ -55,7 +55,7 @@ from streamlab.strategies.quality import LADDER, Level, quality
 from streamlab.strategies.skipping import AnalysisState, SkipStrategy, skipping
 
 if TYPE_CHECKING:
-    from streamlab import lab
+    from streamlab import experiments, lab
     from streamlab.bench.report import load_results, write_report
     from streamlab.camera.launcher import TestCamera
     from streamlab.lab.panel import ControlPanel
@@ -72,6 +72,7 @@ _LAZY: dict[str, tuple[str, str, str, str | None]] = {
     "WhepClient": ("streamlab.webrtc.client", "WhepClient", "sl.WhepClient", None),
     "TestCamera": ("streamlab.camera.launcher", "TestCamera", "sl.TestCamera", None),
     "lab": ("streamlab.lab", "", "sl.lab", "notebook"),
+    "experiments": ("streamlab.experiments", "", "sl.experiments", "bench"),
     "ControlPanel": ("streamlab.lab.panel", "ControlPanel", "sl.ControlPanel", "notebook"),
     "LivePreview": ("streamlab.lab.preview", "LivePreview", "sl.LivePreview", "notebook"),
     "EventRecorder": ("streamlab.lab.recorder", "EventRecorder", "sl.EventRecorder", "notebook"),
@@ -160,6 +161,7 @@ __all__ = [
     "codecs",
     "configure_logging",
     "detectors",
+    "experiments",
     "lab",
     "load_config",
     "load_results",

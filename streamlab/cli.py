@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"streamlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
-        extra = "bench" if args.command in ("bench", "report") else None
+        extra = "bench" if args.command in ("bench", "report", "compare") else None
         error = missing_extra(exc, f"streamlab {args.command}", extra)
         if not isinstance(error, MissingExtraError):
             raise
