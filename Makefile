@@ -30,12 +30,18 @@ demo: venv
 test: venv system-deps
 	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
-## bench: run benchmarks/ and write JSON + pandas summaries under reports/
+## bench: run benchmarks/default.toml (<= 10 min) -> reports/default.json + report.md/.html
 bench: venv system-deps
-	@mkdir -p reports
+	$(VENV)/bin/streamlab bench --scenarios benchmarks/default.toml --out reports
+
+## bench-full: benchmarks/full.toml (3 repeats, Chromium, 30-min soak; ~2 h) + micro-benchmarks
+.PHONY: bench-full
+bench-full: venv system-deps
+	@mkdir -p reports/full/micro
 	$(PY) -m pytest benchmarks --benchmark-enable --benchmark-only \
-		--benchmark-json=reports/bench.json -p no:cacheprovider
-	$(VENV)/bin/streamlab report reports/bench.json --out reports
+		--benchmark-json=reports/full/micro/bench.json -p no:cacheprovider
+	$(VENV)/bin/streamlab report reports/full/micro/bench.json --out reports/full/micro
+	$(VENV)/bin/streamlab bench --scenarios benchmarks/full.toml --out reports/full
 
 ## lab: JupyterLab on 127.0.0.1 (with a token; --allow-root when run as root, e.g. a container)
 lab: venv

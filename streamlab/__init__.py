@@ -1,20 +1,18 @@
 """streamlab: a lab for real-time video pipelines — RTSP in, OpenCV analysis, WebRTC out.
 
-Everything public is here: ``import streamlab as sl``.
+Everything public is here: ``import streamlab as sl``. Importing it loads the core only
+(sources, strategies, pipeline, analysis, observation); the WebRTC server and client, the
+test camera, the notebook lab and the benchmark reports load on first use, and a missing
+optional package is one line naming the extra to install (``MissingExtraError``).
 """
 
 import os as _os
+from typing import TYPE_CHECKING, Any
 
 import structlog as _structlog
 
-# --- sources (framecode, synthetic, file, rtsp, pool) ---------------------------------
-# --- pipeline, analysis, skipping, observability --------------------------------------
 from streamlab.analysis.detectors import Detector, detectors, register_detector
 from streamlab.analysis.engine import AnalysisEngine
-
-# --- webrtc, quality, codec, server ---------------------------------------------------
-from streamlab.bench.report import load_results, write_report
-from streamlab.camera.launcher import TestCamera
 from streamlab.clock import now, now_ms
 from streamlab.config import StreamingConfig, load_config
 from streamlab.detection import AnalysisResult, Detection
@@ -31,13 +29,11 @@ from streamlab.errors import (
     UnknownStrategyError,
 )
 from streamlab.events import EventBus
+from streamlab.extras import MissingExtraError
 from streamlab.frame import Frame
 from streamlab.framecode import FrameCode
 from streamlab.framecode import burn as burn_framecode
 from streamlab.framecode import read as read_framecode
-from streamlab.lab.panel import ControlPanel
-from streamlab.lab.preview import LivePreview
-from streamlab.lab.recorder import EventRecorder
 from streamlab.manager import TRANSITIONS, StreamState, StreamStateMachine
 from streamlab.observe.health import Health, HealthObserver, HealthReport
 from streamlab.observe.logs import configure_logging
@@ -57,10 +53,50 @@ from streamlab.strategies.buffering import BufferPolicy, FrameBuffer, buffering
 from streamlab.strategies.codec import codecs
 from streamlab.strategies.quality import LADDER, Level, quality
 from streamlab.strategies.skipping import AnalysisState, SkipStrategy, skipping
-from streamlab.webrtc.client import WhepClient
-from streamlab.webrtc.server import Server
+
+if TYPE_CHECKING:
+    from streamlab import lab
+    from streamlab.bench.report import load_results, write_report
+    from streamlab.camera.launcher import TestCamera
+    from streamlab.lab.panel import ControlPanel
+    from streamlab.lab.preview import LivePreview
+    from streamlab.lab.recorder import EventRecorder
+    from streamlab.webrtc.client import WhepClient
+    from streamlab.webrtc.server import Server
 
 __version__ = "0.1.0"
+
+# name -> (module, attribute or "" for the module itself, what to call it, its extra)
+_LAZY: dict[str, tuple[str, str, str, str | None]] = {
+    "Server": ("streamlab.webrtc.server", "Server", "sl.Server", None),
+    "WhepClient": ("streamlab.webrtc.client", "WhepClient", "sl.WhepClient", None),
+    "TestCamera": ("streamlab.camera.launcher", "TestCamera", "sl.TestCamera", None),
+    "lab": ("streamlab.lab", "", "sl.lab", "notebook"),
+    "ControlPanel": ("streamlab.lab.panel", "ControlPanel", "sl.ControlPanel", "notebook"),
+    "LivePreview": ("streamlab.lab.preview", "LivePreview", "sl.LivePreview", "notebook"),
+    "EventRecorder": ("streamlab.lab.recorder", "EventRecorder", "sl.EventRecorder", "notebook"),
+    "load_results": ("streamlab.bench.report", "load_results", "sl.load_results", "bench"),
+    "write_report": ("streamlab.bench.report", "write_report", "sl.write_report", "bench"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a heavy layer on first use (PEP 562)."""
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'streamlab' has no attribute {name!r}")
+    from streamlab.extras import load
+
+    module_name, attribute, feature, extra = target
+    module = load(module_name, feature, extra)
+    value = getattr(module, attribute) if attribute else module
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 if not _structlog.is_configured():  # quiet by default in notebooks; configure_logging() to change
     _level = _os.environ.get("STREAMING_LOG_LEVEL", "warning").lower()
@@ -94,6 +130,7 @@ __all__ = [
     "Level",
     "LivePreview",
     "MetricsObserver",
+    "MissingExtraError",
     "NegotiationError",
     "Pipeline",
     "ProbeReport",
@@ -123,6 +160,7 @@ __all__ = [
     "codecs",
     "configure_logging",
     "detectors",
+    "lab",
     "load_config",
     "load_results",
     "now",

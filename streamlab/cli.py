@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from streamlab.commands import COMMANDS
 from streamlab.errors import StreamlabError
+from streamlab.extras import MissingExtraError, missing_extra
 from streamlab.observe.logs import configure_logging
 
 
@@ -49,6 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (StreamlabError, OSError) as exc:
         print(f"streamlab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        extra = "bench" if args.command in ("bench", "report") else None
+        error = missing_extra(exc, f"streamlab {args.command}", extra)
+        if not isinstance(error, MissingExtraError):
+            raise
+        print(f"streamlab {args.command}: error: {error}", file=sys.stderr)
         return 2
 
 

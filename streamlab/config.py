@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from streamlab.errors import ConfigError
 
 ENV_PREFIX = "STREAMING_"
-SECRET_FIELDS = frozenset({"auth_token"})
+SECRET_FIELDS = frozenset({"auth_token", "viewer_token"})
 
 
 class StreamingConfig(BaseSettings):
@@ -26,7 +26,9 @@ class StreamingConfig(BaseSettings):
     # --- ingest -----------------------------------------------------------------------
     rtsp_timeout_ms: int = Field(15000, ge=1000, le=60000, description="RTSP open/read timeout")
     rtsp_buffer_size: int = Field(1, ge=1, le=10, description="frames the source may queue")
-    rtsp_transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP lower transport")
+    rtsp_transport: Literal["auto", "tcp", "udp"] = Field(
+        "auto", description="RTSP lower transport; auto: TCP, UDP when refused (461)"
+    )
     reconnect_initial_s: float = Field(0.2, ge=0.01, le=60, description="first backoff delay")
     reconnect_max_s: float = Field(5.0, ge=0.1, le=300, description="backoff cap")
     circuit_failures: int = Field(
@@ -58,6 +60,12 @@ class StreamingConfig(BaseSettings):
     analysis_lag_budget_ms: int = Field(
         500, ge=10, le=60000, description="adaptive skipping keeps lag under this"
     )
+    analysis_size: int = Field(
+        640, ge=160, le=3840, description="max width of the image detectors see (px)"
+    )
+    analysis_isolation: Literal["thread", "process"] = Field(
+        "thread", description="run detectors in threads or in a worker process (shared memory)"
+    )
 
     # --- serving ----------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="bind address")
@@ -82,6 +90,47 @@ class StreamingConfig(BaseSettings):
     ice_allowed_networks: list[str] = Field(
         default_factory=list, description="CIDRs allowed for remote candidates"
     )
+
+    # --- reliability and security (issue #11) -----------------------------------------
+    healthy_reset_s: float = Field(
+        10.0, ge=0, le=3600, description="streaming this long resets the reconnect backoff"
+    )
+    viewer_token: str | None = Field(
+        None, description="Bearer token that may only watch (page, WHEP); auth_token is admin"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="origins allowed to call WHEP and /api (* = any)"
+    )
+    tls_cert: str | None = Field(None, description="PEM certificate file: serve HTTPS")
+    tls_key: str | None = Field(None, description="PEM private key file of tls_cert")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        import re
+
+        for origin in value:
+            if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
+                raise ValueError(f"an origin is * or scheme://host[:port], got {origin!r}")
+        return [o.lower() for o in value]
+
+    @field_validator("tls_cert", "tls_key")
+    @classmethod
+    def _pem_file(cls, value: str | None, info: Any) -> str | None:
+        import os
+
+        if value and not os.path.isfile(value):
+            raise ValueError(f"no such file: {value}")
+        if value and info.field_name == "tls_key" and not info.data.get("tls_cert"):
+            raise ValueError("tls_key needs tls_cert")
+        return value or None
+
+    @field_validator("viewer_token")
+    @classmethod
+    def _viewer_needs_admin(cls, value: str | None, info: Any) -> str | None:
+        if value and not info.data.get("auth_token"):
+            raise ValueError("viewer_token needs auth_token (the admin token) as well")
+        return value or None
 
     # --- logs -------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -118,6 +167,10 @@ def load_config(**overrides: Any) -> StreamingConfig:
         return StreamingConfig(**clean)
     except ValidationError as exc:
         raise config_error(exc, clean) from None
+    except ValueError as exc:  # pydantic-settings' SettingsError: an env list that is not JSON
+        name = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "?"
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a JSON list, "
+                          'e.g. ["a", "b"]') from None  # fmt: skip
 
 
 def updated(config: StreamingConfig, **changes: Any) -> StreamingConfig:

@@ -97,6 +97,16 @@ def burn(image: np.ndarray, seq: int, captured_ms: int) -> None:
         target[:] = block
 
 
+def burn_i420(yuv: np.ndarray, seq: int, captured_ms: int) -> None:
+    """Write the code into I420 planes ``(h*3//2, w)`` in place: the cells into Y, neutral
+    grey into U and V under the whole region (so no colour bleeds into the cells)."""
+    height, width = yuv.shape[0] * 2 // 3, yuv.shape[1]
+    burn(yuv[:height], seq, captured_ms)
+    x, y, w, h = region(width)
+    chroma = yuv[height:].reshape(2, height // 2, width // 2)
+    chroma[:, y // 2 : (y + h + 1) // 2, x // 2 : (x + w + 1) // 2] = 128
+
+
 def cell_means(image: np.ndarray) -> np.ndarray:
     """Mean brightness of the inner half of each cell, shape ``(ROWS, COLS)``."""
     cell = _check_size(image)

@@ -18,6 +18,7 @@ from streamlab.analysis import overlay
 from streamlab.analysis.engine import AnalysisEngine
 from streamlab.clock import now
 from streamlab.config import StreamingConfig, load_config, updated
+from streamlab.detection import AnalysisResult
 from streamlab.errors import BufferClosedError, ConfigError
 from streamlab.events import AnalysisSkipped, EventBus, FrameDelivered, SettingsChanged
 from streamlab.frame import Frame
@@ -83,7 +84,10 @@ class Pipeline:
             self.name = name or source.name
         self._validate_detectors(tuple(self.config.analyze))
         self.skip: SkipStrategy = skipping_from_config(self.config)
-        self.engine = AnalysisEngine(self.name, self.bus, workers=self.config.analysis_workers)
+        self.engine = AnalysisEngine(
+            self.name, self.bus, workers=self.config.analysis_workers,
+            analysis_size=self.config.analysis_size, isolation=self.config.analysis_isolation,
+        )  # fmt: skip
         self._sinks: list[FrameSink] = []
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
@@ -106,6 +110,7 @@ class Pipeline:
         if self.running:
             return self
         self._subscription = self.source.subscribe(buffering.create(self.config.buffering))
+        self._refresh_pixels()
         await asyncio.get_running_loop().run_in_executor(None, self.source.start)
         self.started_at = now()
         self._task = asyncio.create_task(self._run(), name=f"pipeline:{self.name}")
@@ -139,11 +144,27 @@ class Pipeline:
     # -- sinks -------------------------------------------------------------------------
 
     def add_sink(self, sink: FrameSink) -> None:
+        """Add a consumer of outgoing frames. A sink whose ``needs_pixels`` is False (an
+        attribute or property, read at every frame; e.g. delivery with only passthrough
+        viewers) lets an RTSP source skip decoding while nothing else (no analysis, no
+        other sink) needs pixels; it then gets undecoded frames too."""
         if sink not in self._sinks:
             self._sinks = [*self._sinks, sink]
+        self._refresh_pixels()
 
     def remove_sink(self, sink: FrameSink) -> None:
         self._sinks = [s for s in self._sinks if s is not sink]
+        self._refresh_pixels()
+
+    @property
+    def needs_pixels(self) -> bool:
+        """Whether analysis or any sink needs decoded frames."""
+        return bool(self.config.analyze) or any(_needs_pixels(s) for s in self._sinks)
+
+    def _refresh_pixels(self) -> None:
+        if self._subscription is not None:
+            self._subscription.takes_undecoded = True  # handed only to sinks that take them
+            self._subscription.wants_pixels = self.needs_pixels
 
     def tap(self, maxsize: int = 8) -> FrameTap:
         """A new sink whose ``await tap.get()`` returns outgoing frames (newest kept)."""
@@ -196,6 +217,7 @@ class Pipeline:
             old = self._subscription
             self._subscription = self.source.subscribe(buffering.create(config.buffering))
             old.close()
+        self._refresh_pixels()
         log.info("settings_changed", stream=self.name, **{k: str(v) for k, v in changes.items()})
         self.bus.emit(SettingsChanged(self.name, dict(changes)))
 
@@ -219,8 +241,10 @@ class Pipeline:
     def _process(self, frame: Frame) -> None:
         frame.mark("dequeued")
         self.frames_in += 1
+        self._refresh_pixels()  # a sink's needs may change with its viewers
         detectors = tuple(self.config.analyze)
-        if detectors:
+        pixels = frame.has_pixels  # False only while no one needs pixels (or until a keyframe)
+        if detectors and pixels:
             chosen = self.skip.select(frame, self.engine.state, detectors)
             if not chosen:
                 self.skipped += 1
@@ -232,8 +256,8 @@ class Pipeline:
         out = frame
         if latest is not None and detectors:
             self.engine.note_delivered(frame)
-            if self.config.overlay and latest.detections:
-                out = frame.with_image(overlay.draw(frame.image, latest))
+            if self.config.overlay and latest.detections and pixels:
+                out = _overlaid(frame, latest)
             out.analysis = latest
         delay_ms = self.config.stage_delay_ms
         if delay_ms:
@@ -246,8 +270,10 @@ class Pipeline:
         if out.stages.get("delay") is not None and not self.running:
             return  # held by the calibration stage while the pipeline stopped
         out.mark("out")
+        pixels = out.has_pixels
         for sink in self._sinks:
-            sink.offer(out)
+            if pixels or not _needs_pixels(sink):
+                sink.offer(out)
         self.frames_out += 1
         state = self.engine.state
         self.bus.emit(
@@ -274,6 +300,7 @@ class Pipeline:
             "width": source.width,
             "height": source.height,
             "codec": source.codec,
+            "transport": source.transport,
             "buffering": self.config.buffering,
             "skipping": self.skip.name,
             "analyze": list(self.config.analyze),
@@ -296,3 +323,15 @@ class Pipeline:
             "reconnects": source.reconnects,
             "stalls": source.stalls,
         }
+
+
+def _overlaid(frame: Frame, result: AnalysisResult) -> Frame:
+    """The frame with ``result`` drawn — by the first consumer that reads its pixels (in
+    its own thread), not here: the loop only moves references."""
+    if frame.width % 2 or frame.height % 2:  # no I420 for odd sizes: draw on BGR
+        return frame.with_image(overlay.draw(frame.image, result))
+    return frame.with_drawing(overlay.drawing(result))
+
+
+def _needs_pixels(sink: object) -> bool:
+    return bool(getattr(sink, "needs_pixels", True))

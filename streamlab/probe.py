@@ -20,7 +20,11 @@ _FIRST_FRAME_GRACE_S = 2.0
 
 @dataclass(slots=True)
 class ProbeReport:
-    """What ``probe`` measured. ``fps`` is measured at the consumer, not announced."""
+    """What ``probe`` measured. ``fps`` is measured at the consumer, not announced.
+
+    ``error`` is the error the source ended in (None when it was streaming at the end);
+    ``recovered`` lists the last error of each outage it came back from. ``transport`` is
+    the RTSP lower transport in use (``tcp``/``udp``; empty for other sources)."""
 
     url: str
     width: int = 0
@@ -34,7 +38,9 @@ class ProbeReport:
     stalls: int = 0
     dropped: int = 0
     state: str = ""
+    transport: str = ""
     error: str | None = None
+    recovered: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,5 +159,7 @@ def _report(
     report.max_gap_s = round(source.max_gap_s, 4)
     report.reconnects, report.stalls = source.reconnects, source.stalls
     report.dropped = stats["dropped_buffer"]
-    report.error = source.errors[-1] if source.errors else None
+    report.error = source.outage
+    report.recovered = list(source.recovered)
+    report.transport = source.transport
     return report

@@ -118,3 +118,30 @@ def test_serve_refuses_bad_settings_in_one_line(args: tuple[str, ...], needle: s
     assert done.returncode == 2
     assert needle in done.stderr
     assert done.stderr.strip().count("\n") == 0, done.stderr
+
+
+def test_probe_reports_the_transport_of_a_udp_only_camera(camera_factory) -> None:  # type: ignore[no-untyped-def]
+    camera = camera_factory(transport="udp", size=(320, 240))
+    done = run("probe", camera.url, "--frames", "10", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["transport"] == "udp"
+    assert report["error"] is None and report["recovered"] == []
+
+
+def test_probe_reports_a_recovered_outage_apart_from_errors(camera: TestCamera) -> None:
+    process = subprocess.Popen(
+        [*STREAMLAB, "probe", camera.url, "--duration", "7", "--retry", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "STREAMING_RECONNECT_MAX_S": "0.5"},
+    )  # fmt: skip
+    time.sleep(2.5)
+    camera.kill()  # an outage in the middle of the probe
+    time.sleep(0.5)
+    camera.start()
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["reconnects"] >= 1
+    assert report["error"] is None  # it ended streaming: no final error
+    assert len(report["recovered"]) >= 1 and all(report["recovered"])

@@ -125,7 +125,8 @@ async def test_bandwidth_viewer_settles_on_a_rung_that_fits(rate: str, fits_bps:
           f"{len(limited_frames) / 5:.1f} fps, longest gap {max_gap_s(limited_frames):.3f} s; "
           f"unlimited viewer on {free_info['rung']} at {len(free_frames) / 5:.1f} fps")  # fmt: skip
     assert rung["target_bps"] <= fits_bps, "a rung whose bitrate fits the link"
-    assert after["quality_changes"] == changes and after["rung"] == rung["rung"], "settled"
+    assert after["target_bps"] <= fits_bps, "probes never leave it on a rung too big"
+    assert after["quality_changes"] - changes <= 2, "settled: at most a probe up and back"
     assert len(limited_frames) >= 5 * 10, "plays after settling"
     assert max_gap_s(limited_frames) < 1.0, "no freeze after settling"
     assert free_info["rung"] == "source", "an unlimited viewer keeps the top rung"
@@ -166,7 +167,8 @@ async def test_network_conditions_are_measured_through_the_link() -> None:
     server = Server(config(quality="fixed:source"))
     stream = server.add_stream("synthetic://?size=640x480&fps=30", name="demo")
     async with server:
-        client = await WhepClient(f"{server.url}whep/demo").connect(read_codes=False)
+        client = WhepClient(f"{server.url}whep/demo", data_channel=False)
+        await client.connect(read_codes=False)  # only RTP/RTCP on the wire: the link's traffic
         await client.wait_frames(30)
         (viewer_id,) = await viewer_ids(server, "demo")
         viewer = stream.fanout.viewers[viewer_id]
@@ -183,7 +185,7 @@ async def test_network_conditions_are_measured_through_the_link() -> None:
     added = rtt_delayed - rtt_plain
     print(f"link delay 60 ms measured as +{added * 1000:.1f} ms RTT; rate 400k received at "
           f"{rate / 1000:.0f} kbit/s")  # fmt: skip
-    assert added == pytest.approx(0.060, abs=0.015)
+    assert added == pytest.approx(0.060, abs=0.01)
     assert rate == pytest.approx(400_000, rel=0.1)
     assert listed["settings"]["network"] == "rate=400k,queue=300ms"
     assert listed["viewers"][0]["network"] == "rate=400k,queue=300ms"

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import streamlab as sl
 from streamlab.analysis.detectors import register_detector
+from streamlab.analysis.overlay import yuv_colour
 from streamlab.events import FrameDelivered, SettingsChanged
 from streamlab.lab.recorder import EventRecorder
 from streamlab.observe.health import Health, HealthObserver
@@ -125,7 +126,10 @@ async def test_overlay_draws_boxes_but_keeps_the_frame_code() -> None:
         frames = await collect(tap, 90)
     drawn = [f for f in frames if f.analysis is not None and f.analysis.detections]
     assert drawn
+    assert not any(f.has_i420 or f.has_bgr for f in drawn)  # nothing drawn on the loop
     for frame in drawn[-10:]:
+        box = frame.analysis.detections[0]
+        assert abs(int(frame.gray()[box.y, box.x + box.w // 2]) - yuv_colour((0, 200, 255))[0]) < 3
         assert sl.read_framecode(frame.image).seq == frame.seq
 
 

@@ -53,3 +53,44 @@ async def test_a_consumer_within_the_linger_reuses_the_source() -> None:
     finally:
         await asyncio.get_running_loop().run_in_executor(None, pool.close)
     assert not source_threads()
+
+
+async def test_closing_twice_does_not_stop_the_source_for_others() -> None:
+    url = "synthetic://?size=320x240&fps=30"
+    pool = SourcePool(linger_s=0.2)
+    try:
+        first = pool.subscribe(url)
+        second = pool.subscribe(url)
+        await take(first, 2)
+        first.close()
+        first.close()  # idempotent: the second close releases nothing
+        first.close()
+        await asyncio.sleep(0.6)  # beyond the linger
+        assert pool.open_urls == [url]
+        frames = await take(second, 10, within_s=5)
+        assert len(frames) == 10
+        second.close()
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, pool.close)
+        await asyncio.get_running_loop().run_in_executor(None, pool.close)  # idempotent
+    assert not source_threads()
+
+
+async def test_subscribe_racing_the_linger_close_always_gets_a_live_source() -> None:
+    """A subscribe() right when the idle source is being stopped gets a running source."""
+    url = "synthetic://?size=320x240&fps=60"
+    pool = SourcePool(linger_s=0.0)  # the closer fires at once, racing every subscribe
+    try:
+        for _ in range(60):
+            subscription = pool.subscribe(url)
+            frames = await take(subscription, 1, within_s=5)  # BufferClosedError if stopped
+            assert frames
+            subscription.close()
+            await asyncio.sleep(0.001 * (_ % 5))
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, pool.close)
+    for _ in range(50):
+        if not source_threads():
+            break
+        await asyncio.sleep(0.1)
+    assert not source_threads()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 
 import pytest
 import structlog
@@ -207,3 +208,186 @@ async def test_access_units_reach_listeners_before_decoding(camera: TestCamera) 
     assert all(unit.codec == "h264" and unit.data for unit, _ in units)
     first_unit_at = units[0][1]
     assert first_unit_at <= frames[0].captured_at  # read before the frame was decoded
+
+
+# --- cameras that differ ----------------------------------------------------------------
+
+
+async def test_auto_transport_uses_udp_when_the_camera_refuses_tcp(camera_factory) -> None:  # type: ignore[no-untyped-def]
+    camera = camera_factory(transport="udp", size=(320, 240))
+    source = RtspSource(camera.url, config=config())
+    assert source.config.rtsp_transport == "auto"
+    subscription = source.subscribe("block:64")
+    source.start()
+    frames = await take(subscription, 20)
+    await stop(source)
+    assert source.stats.transport == "udp"
+    assert source.stats.connects == 2  # TCP refused (461), then UDP at once
+    assert source.stats.reconnects == 0 and source.breaker.times_opened == 0
+    assert len({framecode.read(f.image).seq for f in frames}) == 20
+
+
+async def test_auto_transport_goes_back_to_tcp(camera_factory) -> None:  # type: ignore[no-untyped-def]
+    camera = camera_factory(transport="udp", size=(320, 240))
+    source = RtspSource(camera.url, config=config())
+    subscription = source.subscribe("drop_oldest:8")
+    source.start()
+    await take(subscription, 5)
+    assert source.stats.transport == "udp"
+    camera.stop()
+    camera.transport = "tcp"  # the same camera comes back refusing UDP
+    await asyncio.get_running_loop().run_in_executor(None, camera.start)
+    await take(subscription, 10, within_s=30)
+    await stop(source)
+    assert source.stats.transport == "tcp"
+    assert source.transport.switches == 2
+
+
+async def test_fixed_tcp_against_a_udp_only_camera_is_a_clear_461(camera_factory) -> None:  # type: ignore[no-untyped-def]
+    camera = camera_factory(transport="udp", size=(320, 240))
+    source = RtspSource(camera.url, config=config(rtsp_transport="tcp"), retry=False)
+    subscription = source.subscribe("latest")
+    source.start()
+    with pytest.raises(sl.BufferClosedError):
+        await asyncio.wait_for(subscription.get(), 15)
+    await stop(source)
+    assert "refused RTSP over TCP (461" in (source.last_error or "")
+
+
+def _nal_types(data: bytes) -> list[int]:
+    return [data[i + 3] & 0x1F for i in range(len(data) - 3) if data[i : i + 3] == b"\0\0\1"]
+
+
+def _profile_idc(data: bytes) -> int:
+    index = data.find(b"\0\0\1\x67")
+    return data[index + 4]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"gop": 90}, {"profile": "baseline"}, {"profile": "main"}, {"profile": "high"},
+     {"slices": 4}, {"profile": "high", "bframes": 2}],
+    ids=["gop90", "baseline", "main", "high", "slices4", "bframes2"],
+)  # fmt: skip
+async def test_camera_conditions_are_read_whole(camera_factory, options: dict) -> None:  # type: ignore[no-untyped-def,type-arg]
+    camera = camera_factory(size=(320, 240), **options)
+    source = RtspSource(camera.url, config=config())
+    units: list[sl.frame.EncodedUnit] = []  # type: ignore[name-defined]
+    source.add_unit_listener(lambda unit, _: units.append(unit))
+    subscription = source.subscribe("block:256")
+    source.start()
+    frames = await take(subscription, 100, within_s=40)
+    await stop(source)
+    codes = [framecode.try_read(f.image) for f in frames]
+    assert all(c is not None for c in codes), "every frame decodes whole (no partial slices)"
+    seqs = [c.seq for c in codes]  # type: ignore[union-attr]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 100  # display order, no duplicates
+    keyframes = [f.seq for f in frames if f.packet is not None and f.packet.keyframe]
+    gop = options.get("gop", 30)
+    assert 100 // gop <= len(keyframes) <= 100 // gop + 1
+    first_key = next(u for u in units if u.keyframe)
+    idc = {"baseline": 66, "main": 77, "high": 100}.get(options.get("profile", ""), 66)
+    assert _profile_idc(first_key.data) == idc
+    if "slices" in options:
+        key = next(f for f in frames if f.packet is not None and f.packet.keyframe)
+        assert _nal_types(key.packet.data).count(5) == 4  # type: ignore[union-attr]
+    pts = [u.pts for u in units if u.pts is not None]
+    if options.get("bframes"):
+        assert pts != sorted(pts)  # sent in decode order, shown in display order
+    else:
+        assert pts == sorted(pts)
+
+
+# --- faults -----------------------------------------------------------------------------
+
+
+async def test_stop_interrupts_a_hanging_connect_within_a_second() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    source = RtspSource(
+        f"rtsp://127.0.0.1:{listener.getsockname()[1]}/cam", config=config(rtsp_timeout_ms=30000)
+    )
+    source.start()
+    await asyncio.sleep(0.5)  # av.open is now blocked waiting for an answer
+    started = time.monotonic()
+    await stop(source)
+    took = time.monotonic() - started
+    listener.close()
+    print(f"stop during a hanging open: {took * 1000:.0f} ms")
+    assert took < 1.0
+    assert not source_threads()
+
+
+async def test_stop_interrupts_a_hanging_read_within_a_second(camera: TestCamera) -> None:
+    source = RtspSource(camera.url, config=config(rtsp_timeout_ms=30000, stall_timeout_s=30))
+    subscription = source.subscribe("latest")
+    source.start()
+    await take(subscription, 5)
+    camera.freeze()  # SIGSTOP: the socket stays open, nothing more arrives
+    try:
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        await stop(source)
+        took = time.monotonic() - started
+    finally:
+        camera.thaw()
+    print(f"stop during a hanging read: {took * 1000:.0f} ms")
+    assert took < 1.0
+    assert not source_threads()
+
+
+async def test_backoff_resets_only_after_a_healthy_while(camera: TestCamera) -> None:
+    """A camera that sends a little and drops backs off like one that refuses."""
+    from streamlab.camera.faults import CuttingProxy
+
+    with CuttingProxy(camera.port, cut_after_s=0.8) as proxy:
+        for healthy_reset_s, expected in ((30.0, "grows"), (0.2, "resets")):
+            source = RtspSource(proxy.url(camera.path), config=config(
+                healthy_reset_s=healthy_reset_s, reconnect_initial_s=0.01, reconnect_max_s=0.1,
+            ))  # fmt: skip
+            source.start()
+            for _ in range(300):  # until four connections streamed and were cut
+                if source.stats.reconnects >= 4:
+                    break
+                await asyncio.sleep(0.05)
+            attempt, reconnects = source.backoff.attempt, source.stats.reconnects
+            recovered = len(source.stats.recovered)
+            await stop(source)
+            print(f"healthy_reset_s={healthy_reset_s}: backoff attempt {attempt} after "
+                  f"{reconnects} reconnects, {recovered} recovered")  # fmt: skip
+            assert reconnects >= 4 and recovered >= 3  # each connection streamed
+            if expected == "grows":
+                assert attempt == reconnects  # one frame never resets the backoff
+            else:
+                assert attempt <= 1
+            assert source.breaker.times_opened == 0
+
+
+async def test_garbage_on_the_rtsp_port_is_an_error_then_the_camera_recovers() -> None:
+    from streamlab.camera.faults import GarbageServer
+
+    garbage = GarbageServer().start()
+    camera = TestCamera(port=garbage.port, size=(320, 240))
+    source = RtspSource(camera.url, config=config(reconnect_max_s=0.5))
+    subscription = source.subscribe("latest")
+    source.start()
+    try:
+        for _ in range(100):
+            if garbage.connections >= 3 and source.stats.reconnects >= 3:
+                break
+            await asyncio.sleep(0.1)
+        errors = list(source.stats.errors)
+        assert source.running and source.stats.frames == 0
+        garbage.stop()
+        await asyncio.get_running_loop().run_in_executor(None, camera.start)
+        started = time.monotonic()
+        await take(subscription, 5, within_s=20)
+        print(f"garbage -> camera: frames {time.monotonic() - started:.2f} s after it started")
+    finally:
+        await stop(source)
+        garbage.stop()
+        camera.stop()
+    assert errors and all("\n" not in e and len(e) < 300 for e in errors)
+    assert source.stats.recovered  # the outage is reported as recovered, not as an error
+    assert source.stats.outage is None

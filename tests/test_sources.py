@@ -126,3 +126,68 @@ def test_default_names() -> None:
     assert default_name("rtsp://u:p@cam:554/live/main") == "live-main"
     assert default_name("synthetic://?fps=5") == "synthetic"
     assert default_name("/data/clips/door.mp4") == "door"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_breaker_half_open_allows_one_trial_and_reopens_on_its_failure() -> None:
+    from streamlab.sources.backoff import BreakerState, CircuitBreaker
+
+    clock = FakeClock()
+    breaker = CircuitBreaker(3, 10.0, clock=clock)
+    assert [breaker.record_failure() for _ in range(3)] == [False, False, True]
+    assert breaker.state is BreakerState.OPEN and not breaker.allow()
+    clock.t = 9.9
+    assert not breaker.allow()
+    clock.t = 10.0
+    assert breaker.allow() and breaker.state is BreakerState.HALF_OPEN  # one trial
+    assert breaker.record_failure() is True  # the trial failed: open again at once
+    assert breaker.state is BreakerState.OPEN and breaker.times_opened == 2
+    assert breaker.remaining_s() == 10.0
+    clock.t = 20.0
+    assert breaker.allow()
+    breaker.record_success()  # the trial succeeded: closed, counting from zero
+    assert breaker.state is BreakerState.CLOSED
+    assert [breaker.record_failure() for _ in range(3)] == [False, False, True]
+
+
+def test_backoff_grows_to_its_cap_and_resets() -> None:
+    import random
+
+    from streamlab.sources.backoff import Backoff
+
+    backoff = Backoff(0.1, 1.0, rng=random.Random(1))
+    ceilings = []
+    for _ in range(8):
+        ceilings.append(min(1.0, 0.1 * 2**backoff.attempt))
+        assert 0 <= backoff.next_delay() <= ceilings[-1]
+    assert ceilings[-1] == 1.0 and backoff.attempt == 8
+    backoff.reset()
+    assert backoff.attempt == 0
+
+
+def test_auto_transport_switches_once_per_failure() -> None:
+    from streamlab.sources.transport import TransportChooser
+
+    auto = TransportChooser("auto")
+    assert auto.current == "tcp"
+    assert auto.after_failure(refused=True, silent_udp=False)  # 461 on TCP -> UDP now
+    assert auto.current == "udp"
+    assert not auto.after_failure(refused=True, silent_udp=False)  # both refused: back off
+    assert auto.after_failure(refused=True, silent_udp=False)  # then try the other again
+    assert auto.current == "tcp"
+    assert not auto.after_failure(refused=False, silent_udp=True)  # TCP silence: no switch
+    udp = TransportChooser("auto")
+    udp.after_failure(refused=True, silent_udp=False)
+    udp.connected()
+    assert udp.after_failure(refused=False, silent_udp=True)  # UDP went silent -> TCP
+    assert udp.current == "tcp" and udp.switches == 2
+    fixed = TransportChooser("tcp")
+    assert not fixed.after_failure(refused=True, silent_udp=False)
+    assert fixed.current == "tcp"

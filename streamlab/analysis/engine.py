@@ -1,8 +1,11 @@
-"""The analysis engine: detectors run in a bounded executor; the latest result is kept.
+"""The analysis engine: detectors run beside the video; the latest result is kept.
 
 Frames never wait for analysis. ``submit`` hands a frame to a worker only when one is free
 (at most ``workers`` analyses in flight) and returns at once; when a result arrives it
-becomes ``latest`` and is attached to every later frame.
+becomes ``latest`` and is attached to every later frame. ``isolation="thread"`` runs the
+detectors in a bounded thread pool in this process; ``isolation="process"`` in a worker
+process fed through shared memory (``streamlab.analysis.worker``), restarted if it dies.
+Detectors see the frame's planes at ``analysis_size`` (see ``streamlab.analysis.inputs``).
 """
 
 from __future__ import annotations
@@ -11,29 +14,41 @@ import asyncio
 import contextlib
 import os
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
-import numpy as np
+import structlog
 
-from streamlab import framecode
 from streamlab.analysis.detectors import DetectorPool
+from streamlab.analysis.inputs import analyse, has_frame_code
+from streamlab.analysis.worker import AnalysisWorker
 from streamlab.clock import now
 from streamlab.detection import AnalysisResult, Detection
+from streamlab.errors import ConfigError
 from streamlab.events import AnalysisCompleted, AnalysisStarted, EventBus
 from streamlab.frame import Frame
 from streamlab.strategies.skipping import AnalysisState
+
+log = structlog.get_logger("streamlab.analysis")
 
 
 class AnalysisEngine:
     """Runs detectors off the event loop with bounded in-flight work."""
 
-    def __init__(self, stream: str, bus: EventBus, *, workers: int = 2) -> None:
+    def __init__(
+        self, stream: str, bus: EventBus, *, workers: int = 2, analysis_size: int = 640,
+        isolation: str = "thread",
+    ) -> None:  # fmt: skip
+        if isolation not in ("thread", "process"):
+            raise ConfigError(f"analysis_isolation must be thread or process, got {isolation!r}")
         self.stream = stream
         self.bus = bus
         self.workers = workers
+        self.analysis_size = analysis_size
+        self.isolation = isolation
+        self.failures = 0
         self.pool = DetectorPool(workers)
+        self._worker: AnalysisWorker | None = None
         self.state = AnalysisState(max_in_flight=workers)
         self.latest: AnalysisResult | None = None
         self.completed = 0
@@ -61,7 +76,7 @@ class AnalysisEngine:
         self.state.last_submitted_seq = frame.seq
         self.state.last_submitted_at = frame.captured_at
         self.bus.emit(AnalysisStarted(self.stream, frame.seq, names))
-        job = loop.run_in_executor(self._executor, self._analyse, frame.image, names)
+        job = loop.run_in_executor(self._executor, self._analyse, frame, names)
         self._tasks_started += 1
         task = asyncio.ensure_future(self._finish(job, frame))
         self._tasks.add(task)
@@ -69,22 +84,40 @@ class AnalysisEngine:
         return True
 
     def _analyse(
-        self, image: np.ndarray, names: tuple[str, ...]
+        self, frame: Frame, names: tuple[str, ...]
     ) -> tuple[list[Detection], dict[str, float]]:
-        image = self._hide_framecode(image)
-        found: list[Detection] = []
-        timings: dict[str, float] = {}
-        for name in names:
-            started = time.perf_counter()
-            found += self.pool.run(name, image)
-            timings[name] = time.perf_counter() - started
-        return found, timings
+        if self._has_framecode is None:
+            self._has_framecode = has_frame_code(frame)
+        if self.isolation == "process":
+            if self._worker is None:
+                self._worker = AnalysisWorker(self.stream, slots=self.workers + 1)
+            return self._worker.analyse(
+                frame.i420(), frame.seq, names, max_width=self.analysis_size,
+                hide_code=self._has_framecode, user=self.pool.user_factories(names),
+            )  # fmt: skip
+        return analyse(
+            self.pool, frame, names, max_width=self.analysis_size, hide_code=self._has_framecode
+        )
+
+    @property
+    def restarts(self) -> int:
+        """How often the worker process was restarted (process isolation)."""
+        return 0 if self._worker is None else self._worker.restarts
+
+    @property
+    def worker_pid(self) -> int | None:
+        return None if self._worker is None else self._worker.pid
 
     async def _finish(
         self, job: asyncio.Future[tuple[list[Detection], dict[str, float]]], frame: Frame
     ) -> None:
         try:
             found, timings = await job
+        except Exception as exc:  # a failed analysis costs that frame's result, nothing more
+            self.failures += 1
+            report = log.warning if self.failures == 1 else log.info
+            report("analysis_failed", stream=self.stream, seq=frame.seq, error=str(exc))
+            return
         finally:
             self.state.in_flight -= 1
         result = AnalysisResult(
@@ -110,18 +143,6 @@ class AnalysisEngine:
             counts[detection.label] = counts.get(detection.label, 0) + 1
         self.bus.emit(AnalysisCompleted(self.stream, frame.seq, timings, counts))
 
-    def _hide_framecode(self, image: np.ndarray) -> np.ndarray:
-        """Frames that carry a frame code get it blanked (on a copy) so that the corner,
-        which changes every frame by design, is not reported as motion."""
-        if self._has_framecode is None:
-            self._has_framecode = framecode.try_read(image) is not None
-        if not self._has_framecode:
-            return image
-        x, y, w, h = framecode.region(image.shape[1])
-        clean = image.copy()
-        clean[y : y + h, x : x + w] = 0
-        return clean
-
     def note_delivered(self, frame: Frame) -> None:
         """Update the lag figures from a frame about to leave with ``latest`` attached."""
         if self.latest is not None:
@@ -135,6 +156,9 @@ class AnalysisEngine:
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            await asyncio.get_running_loop().run_in_executor(None, worker.close)
 
 
 ANALYSIS_NICENESS = 10

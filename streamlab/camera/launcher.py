@@ -23,6 +23,7 @@ log = structlog.get_logger("streamlab.camera")
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
+PROFILES = ("constrained-baseline", "baseline", "main", "high")
 
 
 @functools.cache
@@ -52,6 +53,11 @@ class TestCamera:
     to the server raw), a video file (its own H.264 is served as is), or ``broken`` (a
     pipeline that fails, so DESCRIBE answers 503). Use as a context manager, or
     ``start()`` / ``stop()``; ``restart()`` comes back on the same port.
+
+    Conditions of a real camera: ``gop`` (frames between keyframes, 0 = one per second),
+    ``profile`` (constrained-baseline, baseline, main, high), ``slices`` per frame,
+    ``bframes`` (main/high only) and ``transport`` (``udp`` or ``tcp`` only: the other one
+    is refused with 461). ``freeze()``/``thaw()`` stop and resume the server (SIGSTOP/CONT).
     """
 
     __test__ = False  # not a pytest test class
@@ -66,9 +72,26 @@ class TestCamera:
         source: str = "synthetic://",
         bitrate_kbps: int = 2000,
         start_timeout_s: float = 20.0,
+        gop: int = 0,
+        profile: str = "constrained-baseline",
+        slices: int = 1,
+        bframes: int = 0,
+        transport: str = "any",
     ) -> None:
         if not 1 <= fps <= 60:
             raise ConfigError(f"camera fps must be between 1 and 60, got {fps}")
+        if not 0 <= gop <= 3600:
+            raise ConfigError(f"camera gop must be between 0 (= fps) and 3600 frames, got {gop}")
+        if profile not in PROFILES:
+            raise ConfigError(f"camera profile must be one of {PROFILES}, got {profile!r}")
+        if not 1 <= slices <= 16:
+            raise ConfigError(f"camera slices must be between 1 and 16, got {slices}")
+        if not 0 <= bframes <= 4 or (bframes and profile in PROFILES[:2]):
+            raise ConfigError("camera bframes must be 0..4, and 0 for a baseline profile")
+        if transport not in ("any", "udp", "tcp"):
+            raise ConfigError(f"camera transport must be any, udp or tcp, got {transport!r}")
+        self.gop, self.profile, self.slices = gop, profile, slices
+        self.bframes, self.transport = bframes, transport
         self.port = port or free_port()
         self.path = path.strip("/") or "cam"
         self.size = size
@@ -99,7 +122,9 @@ class TestCamera:
         command = [
             SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), "--path", self.path,
             "--width", str(width), "--height", str(height), "--fps", str(self.fps),
-            "--bitrate", str(self.bitrate_kbps),
+            "--bitrate", str(self.bitrate_kbps), "--gop", str(self.gop), "--profile", self.profile,
+            "--slices", str(self.slices), "--bframes", str(self.bframes),
+            "--transport", self.transport,
         ]  # fmt: skip
         if self.source == "broken":
             return [*command, "--mode", "broken"]
@@ -192,6 +217,8 @@ class TestCamera:
         if process is None:
             return
         if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGCONT)  # a frozen server cannot handle SIGTERM
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout)
@@ -213,6 +240,16 @@ class TestCamera:
         if process is not None and process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
         self.stop()
+
+    def freeze(self) -> None:
+        """Freeze the server (SIGSTOP): sockets stay open, nothing is sent or answered."""
+        if self._process is not None and self._process.poll() is None:
+            os.kill(self._process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Resume a frozen server (SIGCONT)."""
+        if self._process is not None and self._process.poll() is None:
+            os.kill(self._process.pid, signal.SIGCONT)
 
     def restart(self) -> TestCamera:
         """Stop and start again on the same port."""

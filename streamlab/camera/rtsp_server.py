@@ -10,6 +10,10 @@ Run by Debian's /usr/bin/python3 (the only Python with ``gi``); started and stop
   decoded and encoded.
 - ``broken``: a pipeline that cannot be built (a DESCRIBE gets 503), for tests.
 
+Camera conditions (encoded modes): ``--gop`` frames between keyframes, ``--profile``,
+``--slices`` per frame, ``--bframes``, and ``--transport udp|tcp`` to accept only that lower
+transport (a SETUP asking for the other one gets ``461 Unsupported Transport``).
+
 Prints ``READY rtsp://127.0.0.1:PORT/PATH`` once listening; stops on SIGTERM/SIGINT.
 """
 
@@ -23,15 +27,30 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+
+LOWER = {
+    "udp": GstRtsp.RTSPLowerTrans.UDP | GstRtsp.RTSPLowerTrans.UDP_MCAST,
+    "tcp": GstRtsp.RTSPLowerTrans.TCP,
+}
 
 
-def encoder(fps, bitrate):
+def encoder(args):
+    """x264 with the camera's conditions: GOP length, profile, slices per frame, B-frames."""
+    gop = args.gop or args.fps
+    options = [f"slices={args.slices}"] if args.slices > 1 else []
+    # x264 signals the lowest profile its tools need: ask for the tools of the profile
+    options += {"main": ["cabac=1"], "high": ["cabac=1", "8x8dct=1"]}.get(args.profile, [])
+    # zerolatency forbids B-frames (no lookahead); a B-frame camera gets no tune
+    tune = "tune=zerolatency " if args.bframes == 0 else ""
+    bframes = f"bframes={args.bframes} b-adapt=false " if args.bframes else ""
+    option_string = f'option-string="{":".join(options)}" ' if options else ""
     return (
-        # threads=1: one slice per picture (sliced threads broke FFmpeg's RTP depacketizing)
-        f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} bitrate={bitrate} "
-        "threads=1 byte-stream=true ! video/x-h264,profile=constrained-baseline ! "
-        "rtph264pay name=pay0 pt=96 config-interval=-1"
+        # threads=1: one encoder thread; slices come only from option-string slices=N
+        f"x264enc {tune}speed-preset=ultrafast key-int-max={gop} bitrate={args.bitrate} "
+        f"threads=1 byte-stream=true {bframes}{option_string}"
+        f"! video/x-h264,profile={args.profile} ! rtph264pay name=pay0 pt=96 config-interval=-1"
     )
 
 
@@ -42,7 +61,7 @@ def launch_line(args):
         return (
             f"( appsrc name=src is-live=true do-timestamp=true format=time caps={caps} "
             "! queue max-size-buffers=2 leaky=downstream ! videoconvert ! video/x-raw,format=I420 "
-            f"! {encoder(args.fps, args.bitrate)} )"
+            f"! {encoder(args)} )"
         )
     if args.mode == "file":
         location = args.file.replace('"', '\\"')
@@ -53,7 +72,7 @@ def launch_line(args):
             )
         return (
             f'( filesrc location="{location}" ! decodebin ! videoconvert ! videoscale '
-            f"! video/x-raw,format=I420 ! {encoder(args.fps, args.bitrate)} )"
+            f"! video/x-raw,format=I420 ! {encoder(args)} )"
         )
     # builds, then fails to preroll (no such file): the server answers DESCRIBE with 503
     return (
@@ -102,6 +121,13 @@ def main():
     parser.add_argument("--bitrate", type=int, default=2000, help="kbit/s")
     parser.add_argument("--file", default="")
     parser.add_argument("--transcode", action="store_true")
+    parser.add_argument("--gop", type=int, default=0, help="frames between keyframes (0: fps)")
+    parser.add_argument("--profile", default="constrained-baseline",
+                        choices=["constrained-baseline", "baseline", "main", "high"])
+    parser.add_argument("--slices", type=int, default=1, help="slices per frame")
+    parser.add_argument("--bframes", type=int, default=0, help="B-frames between references")
+    parser.add_argument("--transport", choices=["any", "udp", "tcp"], default="any",
+                        help="lower transports the server accepts (others get 461)")
     args = parser.parse_args()
 
     Gst.init(None)
@@ -113,6 +139,8 @@ def main():
     factory.set_launch(launch_line(args))
     factory.set_shared(False)  # one encoder per client: each starts on a keyframe
     factory.set_latency(0)
+    if args.transport in LOWER:
+        factory.set_protocols(LOWER[args.transport])
     feeder = None
     if args.mode == "raw":
         feeder = RawFeeder(args.width * args.height * 3)

@@ -1,3 +1,3 @@
 """CLI subcommands: each module exposes ``add_parser(subparsers)`` and ``run(args) -> int``."""
 
-COMMANDS = ["probe", "camera", "serve", "bench", "report", "datasets"]
+COMMANDS = ["probe", "camera", "serve", "bench", "report", "compare", "datasets"]

@@ -1,4 +1,10 @@
-"""``streamlab bench [-k EXPR] [--out DIR]``: run the benchmarks, then write the report."""
+"""``streamlab bench``: run a scenario file (or the pytest-benchmark suite) and report.
+
+``streamlab bench --scenarios benchmarks/default.toml [--out DIR] [--repeat N]
+[--only NAME ...] [--dask local:N | tcp://HOST:8786]`` writes ``DIR/<file stem>.json``
+(pytest-benchmark JSON), its ``.samples.json`` and the report. Without ``--scenarios`` it
+runs ``benchmarks/`` with pytest-benchmark as before.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +18,55 @@ from streamlab.errors import ConfigError
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser("bench", help="run benchmarks/ with pytest-benchmark + report")
-    parser.add_argument("-k", dest="select", help="pytest -k expression to pick benchmarks")
-    parser.add_argument("--dir", default="benchmarks", help="benchmark folder")
+    parser = subparsers.add_parser(
+        "bench", help="run a scenario file (or benchmarks/ with pytest-benchmark) + report"
+    )
+    parser.add_argument("--scenarios", help="scenario TOML file ([defaults], [[scenario]], ...)")
+    parser.add_argument("--repeat", type=int, default=1, help="repeats per scenario (default 1)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")
+    parser.add_argument("--dask", metavar="SPEC", help="local:N or tcp://HOST:8786")
+    parser.add_argument("--name", help="result file stem (default: the scenario file's stem)")
+    parser.add_argument("--no-report", action="store_true", help="write the JSON only")
+    parser.add_argument("-k", dest="select", help="pytest -k expression (without --scenarios)")
+    parser.add_argument("--dir", default="benchmarks", help="benchmark folder (pytest mode)")
     parser.add_argument("--out", default="reports", help="output folder (default: reports)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.scenarios:
+        return _scenarios(args)
+    return _pytest(args)
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    from streamlab.experiments import report, results, scenario
+
+    if not 1 <= args.repeat <= 100:
+        raise ConfigError(f"--repeat must be between 1 and 100, got {args.repeat}")
+    chosen = scenario.select(scenario.load(args.scenarios), args.only)
+    if args.dask:
+        from streamlab.experiments.dask import run_on
+
+        runs = run_on(args.dask, chosen, args.repeat)
+    else:
+        from streamlab.experiments.runner import run_all
+
+        runs = run_all(chosen, args.repeat)
+    out = Path(args.out)
+    path = results.write(runs, out / f"{args.name or Path(args.scenarios).stem}.json",
+                         source=str(args.scenarios))  # fmt: skip
+    failed = [r for r in runs if r.error]
+    print(f"results: {path} ({len(runs)} runs, {len(failed)} failed)")
+    for run in failed:
+        print(f"  {run.name} #{run.repeat + 1}: {run.error}")
+    if not args.no_report:
+        md, html = report.write([path], out)
+        print(f"report: {md} and {html}")
+    return 1 if failed and len(failed) == len(runs) else 0
+
+
+def _pytest(args: argparse.Namespace) -> int:
     from streamlab.bench.report import load_results, write_report
 
     if not Path(args.dir).is_dir():
@@ -27,18 +74,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "bench.json"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        args.dir,
-        "--benchmark-enable",
-        "--benchmark-only",
-        f"--benchmark-json={json_path}",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-    ]
+    command = [sys.executable, "-m", "pytest", args.dir, "--benchmark-enable", "--benchmark-only",
+               f"--benchmark-json={json_path}", "-p", "no:cacheprovider", "-q"]  # fmt: skip
     if args.select:
         command += ["-k", args.select]
     code = subprocess.call(command)

@@ -68,7 +68,7 @@ class RungEncoder:
         self.started_at = now()
 
     def offer(self, frame: Frame, ticks: int) -> None:
-        if self._closed or not self._wanted(frame):
+        if self._closed or not getattr(frame, "has_pixels", True) or not self._wanted(frame):
             return
         if self._busy:
             if self._waiting is not None:

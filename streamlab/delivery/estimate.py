@@ -6,7 +6,8 @@ number, jitter; RTT from the sender report they answer) and NACKs (a fast loss s
 
 Rules, after libwebrtc's loss-based controller (``send_side_bandwidth_estimation.cc``):
 loss ≤ 2 %: grow 8 % over the lowest target of the last second; 2-10 %: hold; > 10 %: cut
-to what actually got through (0.85 of the received rate), at most once per 300 ms + RTT;
+to what actually got through (0.85 of the received rate), at most once per
+max(1 s, 300 ms + 2 RTT) (the link's queue keeps reporting older losses that long);
 no verdict on fewer than 20 packets; growth stops at 2.5 x the sent rate. NACKs (each
 missing packet once) give the same loss verdict within 300 ms. REMB
 falling by more than 3 % means the receiver saw queues grow: cut to it.
@@ -17,10 +18,15 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+import structlog
+
+log = structlog.get_logger("streamlab.delivery")
+
 MIN_PACKETS = 20
 LOW_LOSS = 0.02
 HIGH_LOSS = 0.10
 NACK_WINDOW_S = 0.3
+CUT_GAP_S = 1.0
 REMB_DROP = 0.97  # a REMB this much below the previous one signals overuse
 GROWTH_CAP = 2.5  # the estimate grows to at most this multiple of what is sent
 
@@ -55,13 +61,17 @@ class BandwidthEstimator:
         self._nacked_seqs: dict[int, float] = {}
         self._last_report: tuple[float, Report] | None = None
         self._last_cut = float("-inf")
+        self._highest_seq: int | None = None
+        self._cut_seq: int | None = None
         self._remb_at = float("-inf")
         self._remb_dropped_at = float("-inf")
 
     # -- inputs ---------------------------------------------------------------------------
 
-    def on_sent(self, size: int, at: float) -> None:
-        """A media packet of ``size`` bytes left for this viewer."""
+    def on_sent(self, size: int, at: float, seq: int | None = None) -> None:
+        """A media packet of ``size`` bytes (RTP sequence number ``seq``) left for this viewer."""
+        if seq is not None:
+            self._highest_seq = seq
         self._sent.append((at, size))
         while self._sent and self._sent[0][0] < at - 2.0:
             self._sent.popleft()
@@ -85,6 +95,9 @@ class BandwidthEstimator:
 
         Receivers repeat their whole missing list, so each number counts once per window."""
         self.nacks += len(lost)
+        if self._cut_seq is not None:  # losses from before the last cut are already counted
+            cut = self._cut_seq
+            lost = [s for s in lost if 0 < ((s - cut) & 0xFFFF) < 0x8000]
         for seq in lost:
             first = self._nacked_seqs.get(seq)
             if first is None or at - first > 10.0:
@@ -118,6 +131,8 @@ class BandwidthEstimator:
         interval = at - then
         if expected < MIN_PACKETS or interval <= 0 or expected > 1_000_000:
             return
+        if then < self._last_cut:
+            return  # this interval began before the last cut: its loss is already counted
         loss = min(1.0, lost / expected)
         self.loss = loss
         sent_bps = self._sent_bps(at, interval)
@@ -148,10 +163,13 @@ class BandwidthEstimator:
     # -- internals ------------------------------------------------------------------------
 
     def _cut(self, loss: float, through_bps: float, at: float) -> None:
-        if at - self._last_cut < 0.3 + (self.rtt_s or 0.0):
-            return
+        if at - self._last_cut < max(CUT_GAP_S, 0.3 + 2 * (self.rtt_s or 0.0)):
+            return  # what the link dropped before the last cut is still being reported
         self._last_cut = at
+        self._cut_seq = self._highest_seq
         cut = min(self.target_bps * (1 - loss / 2), 0.85 * through_bps)
+        log.debug("estimate_cut", loss=round(loss, 3), through_bps=int(through_bps),
+                  old_bps=int(self.target_bps), new_bps=int(cut))  # fmt: skip
         self._set(cut, at)
 
     def _set(self, bps: float, at: float) -> None:

@@ -88,6 +88,15 @@ def sender_rtt(sender: Any) -> float | None:
     return float(rtt) if rtt is not None else None
 
 
+def _raw_rtt(sender: Any, lsr: int, dlsr: int, at: float) -> float | None:
+    """This report's own round trip (aiortc keeps only a slow moving average)."""
+    sent_lsr = getattr(sender, "_RTCRtpSender__lsr", None)
+    sent_at = getattr(sender, "_RTCRtpSender__lsr_time", None)
+    if sent_lsr is None or sent_at is None or lsr != sent_lsr or not dlsr:
+        return None
+    return max(0.0, at - sent_at - dlsr / 65536)
+
+
 def hook_sender(sender: Any, feedback: Feedback, guard: RetransmitGuard) -> None:
     """Route ``sender``'s incoming RTCP to ``feedback`` (see the module docstring)."""
     original = sender._handle_rtcp_packet
@@ -95,12 +104,12 @@ def hook_sender(sender: Any, feedback: Feedback, guard: RetransmitGuard) -> None
     async def handle(packet: Any) -> None:
         at = now()
         if isinstance(packet, RtcpRrPacket | RtcpSrPacket):
-            await original(packet)  # RTT and getStats()
-            rtt = sender_rtt(sender)
-            if rtt is not None:
-                feedback.on_rtt(rtt)
+            await original(packet)  # aiortc's smoothed RTT and getStats()
             for block in packet.reports:
                 if block.ssrc == sender._ssrc:
+                    rtt = _raw_rtt(sender, block.lsr, block.dlsr, at)
+                    if rtt is not None:
+                        feedback.on_rtt(rtt)
                     report = Report(block.fraction_lost / 256, block.highest_sequence,
                                     block.packets_lost, block.jitter)  # fmt: skip
                     feedback.on_report(report, at)

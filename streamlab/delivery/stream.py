@@ -82,6 +82,15 @@ class StreamDelivery:
         self._retired = {"frames": 0, "keyframes": 0}
 
     @property
+    def needs_pixels(self) -> bool:
+        """Whether some viewer needs decoded frames (a transcode). With passthrough
+        preferred and only passthrough viewers, the camera need not be decoded for them."""
+        if not self.preference.passthrough:
+            return True
+        return any(not v.codec.passthrough or (v.rung or 0) > 0 or (v.pending or 0) > 0
+                   for v in self.viewers.values())  # fmt: skip
+
+    @property
     def codec(self) -> CodecStrategy:
         """The stream's codec preference."""
         return self.preference

@@ -72,7 +72,8 @@ class Viewer:
         at = now()
         if len(data) > 1 and 192 <= data[1] <= 223:
             return  # RTCP
-        self.estimator.on_sent(len(data), at)
+        seq = int.from_bytes(data[2:4], "big") if len(data) >= 12 else None
+        self.estimator.on_sent(len(data), at, seq)
         self.guard.note_sent(at)
 
     def sent_frame(self, size: int) -> None:

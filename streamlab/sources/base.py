@@ -43,7 +43,10 @@ class SourceStats:
     reconnects: int = 0
     stalls: int = 0
     connects: int = 0
+    transport: str = ""
     errors: list[str] = field(default_factory=list)
+    outage: str | None = None  # last error of the outage going on now, if any
+    recovered: list[str] = field(default_factory=list)  # last error of each outage survived
 
     @property
     def first_frame_s(self) -> float | None:
@@ -58,6 +61,12 @@ class Subscription:
     def __init__(self, source: Source, buffer: FrameBuffer) -> None:
         self.source = source
         self.buffer = buffer
+        self.wants_pixels = True
+        """False: this consumer only needs each frame's clock and access unit, so a source
+        that can skip decoding (RTSP) may do so while no subscriber wants pixels."""
+        self.takes_undecoded = False
+        """True: also give this consumer the frames that were not decoded (``has_pixels``
+        False) — while nobody wants pixels, and until the keyframe decoding resumes at."""
 
     @property
     def stats(self) -> BufferStats:
@@ -108,6 +117,7 @@ class Source(ABC):
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._seq = 0
+        self._resync = False
 
     # -- public ------------------------------------------------------------------------
 
@@ -154,6 +164,11 @@ class Source(ABC):
     def subscribers(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def decode(self) -> bool:
+        """Whether any subscriber wants pixels (else sources that can, decode nothing)."""
+        return any(s.wants_pixels for s in self._subscribers)
+
     def start(self) -> None:
         """Start the source thread (no-op when running)."""
         if self.running:
@@ -197,6 +212,17 @@ class Source(ABC):
         self._seq += 1
         return seq
 
+    def _decoding(self, keyframe: bool) -> bool:
+        """For sources that read encoded video: decode this packet? No while nobody wants
+        pixels; after such a pause, not until the next keyframe (references are gone)."""
+        if not self.decode:
+            self._resync = True
+            return False
+        if self._resync and not keyframe:
+            return False
+        self._resync = False
+        return True
+
     def _publish(self, frame: Frame) -> None:
         """Hand one frame to every subscriber's buffer and update the stats."""
         stats = self.stats
@@ -208,12 +234,17 @@ class Source(ABC):
         stats.last_frame_at = at
         stats.frames += 1
         stats.width, stats.height = frame.width, frame.height
+        if stats.outage is not None:
+            stats.recovered = [*stats.recovered[-9:], stats.outage]
+            stats.outage = None
         if self.state.state is not StreamState.STREAMING:
             self.state.to_if_allowed(StreamState.STREAMING, "first frame")
         self.bus.emit(FrameCaptured(self.name, frame.seq, frame.width, frame.height))
         frame.mark("captured", at)
+        pixels = frame.has_pixels
         for subscription in self._subscribers:
-            subscription.buffer.put(frame)
+            if pixels or subscription.takes_undecoded:
+                subscription.buffer.put(frame)
 
     def _thread_main(self) -> None:
         try:
@@ -222,6 +253,7 @@ class Source(ABC):
                 self.state.to_if_allowed(StreamState.STOPPED, "ended")
         except Exception as exc:
             self.stats.errors.append(str(exc))
+            self.stats.outage = str(exc)
             log.info("source_failed", source=self.display_url, error=str(exc))
             self.state.to_if_allowed(StreamState.ERROR, str(exc))
         finally:

@@ -12,6 +12,7 @@ from streamlab.errors import SourceError
 from streamlab.events import EventBus
 from streamlab.frame import Frame
 from streamlab.sources.base import Source
+from streamlab.sources.url import printable
 
 
 class FileSource(Source):
@@ -35,7 +36,7 @@ class FileSource(Source):
     ) -> None:
         self.path = Path(str(path).removeprefix("file://"))
         if not self.path.is_file():
-            raise SourceError(f"video file not found: {self.path}")
+            raise SourceError(f"video file not found: {printable(str(self.path))}")
         super().__init__(name or self.path.name, bus=bus)
         self.realtime, self.loop = realtime, loop
         try:

@@ -27,7 +27,10 @@ def open_source(
     """
     if not isinstance(url, str) or not url.strip():
         raise SourceError("no source URL given")
-    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    try:
+        scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    except ValueError as exc:
+        raise SourceError(f"malformed source URL {redact(url)}: {exc}") from None
     if scheme == "synthetic":
         from streamlab.sources.synthetic import SyntheticSource
 

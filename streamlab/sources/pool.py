@@ -52,8 +52,14 @@ class SourcePool:
             subscription = shared.source.subscribe(buffering)
             shared.source.start()
         original_close = subscription.close
+        closed = threading.Event()
 
         def close() -> None:
+            """Leave the shared source. Idempotent: a second close releases nothing."""
+            with self._lock:
+                if closed.is_set():
+                    return
+                closed.set()
             original_close()
             self._release(url, shared)
 
@@ -81,20 +87,22 @@ class SourcePool:
             shared.closer.start()
 
     def _close_if_idle(self, url: str, shared: _Shared) -> None:
+        # one lock across check-and-stop: a subscribe() waits, then opens a fresh source
         with self._lock:
-            if shared.consumers > 0:
-                return
+            if shared.consumers > 0 or shared.closer is None:
+                return  # a consumer came back, or close() already took it
             shared.closer = None
-        shared.source.stop()
-        with self._lock:
-            if self._shared.get(url) is shared and shared.consumers == 0:
+            if self._shared.get(url) is shared:
                 del self._shared[url]
+            shared.source.stop()
 
     def close(self) -> None:
-        """Stop every source now."""
+        """Stop every source now. Idempotent."""
         with self._lock:
             shared_all, self._shared = list(self._shared.values()), {}
+            for shared in shared_all:
+                if shared.closer is not None:
+                    shared.closer.cancel()
+                    shared.closer = None
         for shared in shared_all:
-            if shared.closer is not None:
-                shared.closer.cancel()
             shared.source.stop()

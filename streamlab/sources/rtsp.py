@@ -1,8 +1,9 @@
 """``rtsp://`` cameras via PyAV: demux + decode in the source thread, reconnecting forever.
 
 Reconnects use exponential backoff with full jitter and a cap; a circuit breaker pauses
-after many failed connects in a row; a watchdog turns a silent stream into a stall and a
-reconnect. Credentials in the URL never reach logs, names, errors or metrics.
+after many failed connects in a row (then one trial connect: half-open); a watchdog turns a
+silent stream into a stall and a reconnect. Credentials in the URL never reach logs, names,
+errors or metrics.
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ from streamlab.clock import now
 from streamlab.config import StreamingConfig, load_config
 from streamlab.errors import SourceError, SourceTimeoutError
 from streamlab.events import EventBus, Reconnecting, Stalled
-from streamlab.frame import EncodedUnit, Frame
+from streamlab.frame import EncodedUnit, Frame, decoded_pixels
 from streamlab.manager import StreamState
-from streamlab.sources.backoff import Backoff, CircuitBreaker
+from streamlab.sources import interrupt
+from streamlab.sources.backoff import Backoff, BreakerState, CircuitBreaker
 from streamlab.sources.base import Source
+from streamlab.sources.transport import TransportChooser, is_refusal
 from streamlab.sources.url import default_name, redact, redact_text
 
 log = structlog.get_logger("streamlab.rtsp")
 
 FAST_START = {"probesize": "32768", "analyzeduration": "0", "max_delay": "0"}
+CHUNKS = int(av.codec.context.Flags2.chunks)
 
 
 def validate_rtsp_url(url: str) -> None:
@@ -59,11 +63,21 @@ def describe_error(exc: BaseException, url: str) -> str:
         return f"camera at {redact(url)} refused the credentials (401)"
     if isinstance(exc, TimeoutError | av.ExitError) or "timed out" in lowered:
         return f"no answer from {redact(url)} in time"
-    return f"cannot read {redact(url)}: {text}"
+    if "invalid data" in lowered:
+        return f"{redact(url)} answered with something that is not RTSP"
+    reason = getattr(exc, "strerror", None) or text  # without PyAV's "[Errno N]" and the URL
+    return f"cannot read {redact(url)}: {redact_text(str(reason), url)}"
 
 
 class RtspSource(Source):
-    """An RTSP camera. ``retry=False`` makes the first failed connect final (for probes)."""
+    """An RTSP camera. ``retry=False`` makes the first failed connect final (for probes).
+
+    ``rtsp_transport=auto`` connects over TCP and switches to UDP when the camera refuses
+    TCP (461), back to TCP when UDP stays silent; ``stats.transport`` says which is in use.
+    The backoff resets only after ``healthy_reset_s`` of streaming, so a camera that sends
+    a frame and drops backs off like one that refuses. ``stop()`` interrupts a blocked
+    connect or read within a fraction of a second.
+    """
 
     scheme = "rtsp"
 
@@ -83,7 +97,10 @@ class RtspSource(Source):
         self.retry = retry
         self.backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s)
         self.breaker = CircuitBreaker(self.config.circuit_failures, self.config.circuit_open_s)
+        self.transport = TransportChooser(self.config.rtsp_transport)
         self.last_error: str | None = None
+        self._streaming_since: float | None = None
+        interrupt.install()
 
     @property
     def display_url(self) -> str:
@@ -93,30 +110,43 @@ class RtspSource(Source):
         return f"RtspSource({self.display_url!r}, state={self.state.state})"
 
     def _options(self) -> dict[str, str]:
-        return {"rtsp_transport": self.config.rtsp_transport, **FAST_START}
+        return {"rtsp_transport": self.transport.current, **FAST_START}
 
     def _run(self) -> None:
-        connected_before = False
+        interrupt.watch(self._stopping)
         while not self._stopping.is_set():
-            if self.breaker.is_open:
+            if not self.breaker.allow():
                 self.state.to_if_allowed(StreamState.ERROR, "circuit open")
-                if self._stopping.wait(self.breaker.remaining_s()):
-                    return
+                self._stopping.wait(self.breaker.remaining_s())
+                continue
+            if self.breaker.state is BreakerState.HALF_OPEN:
                 self.state.to_if_allowed(StreamState.CONNECTING, "circuit half-open")
+            self._streaming_since = None
+            refused = silent = False
             try:
                 self._stream()
                 self.last_error = f"{self.display_url} ended the stream"
             except (SourceError, av.FFmpegError, OSError) as exc:
+                refused = is_refusal(exc)
+                silent = isinstance(exc, TimeoutError | av.ExitError)
                 self.last_error = (
                     str(exc) if isinstance(exc, SourceError) else describe_error(exc, self._url)
                 )
             if self._stopping.is_set():
                 return
             self.stats.errors = [*self.stats.errors[-9:], self.last_error]
-            streamed = self.state.state is StreamState.STREAMING
-            connected_before = connected_before or streamed
-            if not streamed and self.breaker.record_failure():
-                log.warning("circuit_opened", source=self.display_url, error=self.last_error)
+            if self._streaming_since is not None:  # it streamed: judge how long
+                if time.monotonic() - self._streaming_since >= self.config.healthy_reset_s:
+                    self.backoff.reset()
+            else:
+                tried = self.transport.current
+                if self.transport.after_failure(refused=refused, silent_udp=silent):
+                    log.info("rtsp_transport_switch", source=self.display_url, tried=tried,
+                             now=self.transport.current, error=self.last_error)  # fmt: skip
+                    continue  # the other transport, at once: not an outage
+                if self.breaker.record_failure():
+                    log.warning("circuit_opened", source=self.display_url, error=self.last_error)
+            self.stats.outage = self.last_error
             if not self.retry:
                 self.state.to_if_allowed(StreamState.ERROR, self.last_error)
                 raise SourceError(self.last_error)
@@ -143,6 +173,13 @@ class RtspSource(Source):
                 self._url, options=self._options(), timeout=(open_timeout, read_timeout)
             )
         except av.FFmpegError as exc:
+            if self._stopping.is_set():
+                return
+            if is_refusal(exc):
+                raise SourceError(
+                    f"camera at {self.display_url} refused RTSP over "
+                    f"{self.transport.current.upper()} (461 Unsupported Transport)"
+                ) from exc
             if time.monotonic() - started >= open_timeout * 0.9:
                 raise SourceTimeoutError(
                     f"no answer from {self.display_url} in time ({open_timeout:g} s)"
@@ -154,7 +191,11 @@ class RtspSource(Source):
             stream = container.streams.video[0]
             stream.thread_type = "SLICE"
             context = stream.codec_context
+            # a frame in several slices arrives as several packets: decode it whole, at once
+            # when its last macroblock row is in (no waiting for the next frame)
+            context.flags2 |= CHUNKS
             self.stats.codec = context.name
+            self.stats.transport = self.transport.current
             rate = stream.average_rate or stream.guessed_rate
             self.stats.nominal_fps = float(rate) if rate else self.stats.nominal_fps
             extradata = bytes(context.extradata) if context.extradata else None
@@ -178,7 +219,8 @@ class RtspSource(Source):
                 seen_keyframe = seen_keyframe or bool(packet.is_keyframe)
                 if self._unit_listeners:
                     self._forward(bytes(packet), bool(packet.is_keyframe), packet.pts, extradata)
-                decoded = packet.decode()
+                keyframe = bool(packet.is_keyframe)  # [None]: nobody wants pixels, no decode
+                decoded = packet.decode() if self._decoding(keyframe) else [None]
                 if not decoded:
                     pending = data[-1_000_000:]
                     if time.monotonic() - last_frame > self.config.stall_timeout_s:
@@ -190,23 +232,27 @@ class RtspSource(Source):
                     if not seen_keyframe:
                         continue  # a picture decoded before the first keyframe is garbage
                     last_frame = time.monotonic()
-                    if self.state.state is not StreamState.STREAMING:
-                        self.backoff.reset()
+                    if self._streaming_since is None:
+                        self._streaming_since = last_frame
                         self.breaker.record_success()
-                    image = video.to_ndarray(format="bgr24")
-                    pts = video.pts if video.pts is not None else 0
+                        self.transport.connected()
+                    image, yuv = decoded_pixels(video) if video else (None, None)  # I420 stays
+                    pts = (video.pts if video else packet.pts) or 0
                     frame = Frame(
                         image, self._next_seq(), int(pts), time_base, now(),
-                        packet=unit, source_codec=codec,
+                        packet=unit, source_codec=codec, yuv=yuv,
+                        size=None if video else (stream.width, stream.height),
                     )  # fmt: skip
                     unit = EncodedUnit(b"", codec, False, packet.pts, extradata)
                     self._publish(frame)
         except av.ExitError:
             if self._stopping.is_set():
                 return
-            if self.state.state is StreamState.STREAMING:
+            if self._streaming_since is not None:
                 raise self._stall(read_timeout) from None
-            raise SourceTimeoutError(f"no answer from {self.display_url} in time") from None
+            raise SourceTimeoutError(
+                f"no video from {self.display_url} over {self.transport.current.upper()} in time"
+            ) from None
 
     def _forward(self, data: bytes, keyframe: bool, pts: int | None, extra: bytes | None) -> None:
         unit = EncodedUnit(data, self.stats.codec, keyframe, pts, extra)

@@ -19,7 +19,7 @@ from streamlab.clock import now
 from streamlab.detection import Detection
 from streamlab.errors import ConfigError
 from streamlab.events import EventBus
-from streamlab.frame import Frame
+from streamlab.frame import Frame, bgr_to_i420
 from streamlab.sources.base import Source
 
 COLOURS = [(40, 40, 220), (40, 200, 40), (220, 120, 30), (0, 200, 230), (200, 40, 200)]
@@ -57,7 +57,6 @@ class SyntheticScene:
         code_h = framecode.region(width)[3]
         self._top = code_h + 4
         self._movers = [self._mover(rng, i) for i in range(objects)]
-        self._buffer = np.empty_like(self.background)
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         ys, xs = np.mgrid[0 : self.height, 0 : self.width].astype(np.float32)
@@ -170,7 +169,7 @@ def _number(
     except ValueError:
         raise ConfigError(f"synthetic:// {name} must be a number, got {text!r}") from None
     if not low <= value <= high:
-        raise ConfigError(f"synthetic:// {name} must be between {low} and {high}, got {text}")
+        raise ConfigError(f"synthetic:// {name} must be between {low} and {high}, got {text!r}")
     return value
 
 
@@ -186,10 +185,13 @@ class SyntheticSource(Source):
         self.url = url
         super().__init__(name or url, bus=bus)
         p = self.params
+        if p.width % 2 or p.height % 2:
+            raise ConfigError(f"synthetic:// size must be even (I420), got {p.width}x{p.height}")
         self.scene = SyntheticScene(p.width, p.height, objects=p.objects, seed=p.seed)
         self.stats.codec = "raw"
         self.stats.nominal_fps = p.fps
         self.time_base = Fraction(1, 90000)
+        self._canvas = np.empty_like(self.scene.background)
 
     @property
     def display_url(self) -> str:
@@ -211,11 +213,12 @@ class SyntheticSource(Source):
                 delay = started + seq * period - now()
                 if delay > 0 and self._stopping.wait(delay):
                     break
-            image, _ = self.scene.render(seq)
+            image, _ = self.scene.render(seq, out=self._canvas)
+            yuv = bgr_to_i420(image)  # once; the frame travels as I420 like a decoded one
             captured = now()
-            framecode.burn(image, seq, int(captured * 1000))
+            framecode.burn_i420(yuv, seq, int(captured * 1000))
             self._publish(
-                Frame(
-                    image, seq, seq * ticks_per_frame, self.time_base, captured, source_codec="raw"
+                Frame.from_i420(
+                    yuv, seq, seq * ticks_per_frame, self.time_base, captured, source_codec="raw"
                 )
             )

@@ -8,18 +8,27 @@ from urllib.parse import urlsplit, urlunsplit
 USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, so a message stays one safe line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def redact(url: str) -> str:
-    """``rtsp://user:pass@host/x`` → ``rtsp://***@host/x``; anything else unchanged."""
+    """``rtsp://user:pass@host/x`` → ``rtsp://***@host/x``; anything else unchanged (but
+    for control characters, which are escaped)."""
     try:
         parts = urlsplit(url)
+        if parts.username is None and parts.password is None:
+            return printable(USERINFO.sub("***@", url))
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
     except ValueError:
-        return USERINFO.sub("***@", url)
-    if parts.username is None and parts.password is None:
-        return USERINFO.sub("***@", url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+        return printable(USERINFO.sub("***@", url))
+    shown = urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+    return printable(shown)
 
 
 def redact_text(text: str, url: str) -> str:

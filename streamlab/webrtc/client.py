@@ -55,11 +55,13 @@ class WhepClient:
         token: str | None = None,
         addresses: tuple[str, ...] = ("127.0.0.1",),
         codecs: tuple[str, ...] | None = None,
+        data_channel: bool = True,
     ) -> None:
         """``codecs`` limits the offer to these video MIME types (e.g. ``("video/H264",)``),
         like a browser that can decode only those."""
         self.url = url
         self.codecs = codecs
+        self.data_channel = data_channel
         self.token = token
         self.addresses = addresses
         self.pc: RTCPeerConnection | None = None
@@ -92,12 +94,13 @@ class WhepClient:
                 transceiver.setCodecPreferences(
                     [c for c in offered if c.mimeType.lower() in wanted]
                 )
-            channel = pc.createDataChannel("analysis")
+            if self.data_channel:
+                channel = pc.createDataChannel("analysis")
 
-            @channel.on("message")
-            def on_message(message: str) -> None:
-                if len(self.received.messages) < 10_000:
-                    self.received.messages.append(json.loads(message))
+                @channel.on("message")
+                def on_message(message: str) -> None:
+                    if len(self.received.messages) < 10_000:
+                        self.received.messages.append(json.loads(message))
 
             @pc.on("track")
             def on_track(track: Any) -> None:

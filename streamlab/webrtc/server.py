@@ -6,7 +6,6 @@ open ``server.url``; ``await stop()`` releases every peer connection, pipeline a
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import json
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from streamlab.observe.metrics import CONTENT_TYPE, MetricsObserver
 from streamlab.pipeline import LIVE_SETTINGS, Pipeline
 from streamlab.sources.url import default_name
 from streamlab.strategies.codec import codecs
+from streamlab.webrtc.security import authorize, cors_middleware, tls_context
 from streamlab.webrtc.session import Session, answer_offer, close_all
 
 log = structlog.get_logger("streamlab.server")
@@ -138,7 +138,7 @@ class Server:
     def url(self) -> str:
         host = self.config.host
         shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{self.port}/"
+        return f"{'https' if self.config.tls_cert else 'http'}://{shown}:{self.port}/"
 
     async def start(self) -> Server:
         """Start every pipeline and listen. Raises ConfigError for an unsafe bind."""
@@ -149,7 +149,8 @@ class Server:
         app = self.app()
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        site = web.TCPSite(self._runner, self.config.host, self.config.port,
+                           ssl_context=tls_context(self.config))  # fmt: skip
         try:
             await site.start()
         except OSError as exc:
@@ -195,7 +196,7 @@ class Server:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.max_body_bytes,
-                              middlewares=[self._errors])  # fmt: skip
+                              middlewares=[cors_middleware(self.config), self._errors])  # fmt: skip
         app.router.add_get("/", self._index)
         app.router.add_get("/favicon.ico", self._no_content)
         app.router.add_static("/static/", STATIC)
@@ -226,14 +227,7 @@ class Server:
             return _text(500, "internal error")
 
     def _authorize(self, request: web.Request) -> None:
-        token = self.config.auth_token
-        if not token:
-            return
-        header = request.headers.get("Authorization", "")
-        given = header[7:] if header.startswith("Bearer ") else ""
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise web.HTTPUnauthorized(text="missing or wrong bearer token",
-                                       headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        authorize(request, self.config)  # viewer: watch; admin: also PATCH /api and /metrics
 
     def _stream(self, request: web.Request) -> Stream:
         name = request.match_info["name"]

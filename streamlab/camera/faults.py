@@ -1,0 +1,140 @@
+"""Network faults a real camera shows, made for real on 127.0.0.1 (for tests and benchmarks).
+
+- ``GarbageServer``: something else answers on the camera's port with random bytes.
+- ``CuttingProxy``: a TCP proxy in front of a camera that cuts every connection after
+  ``cut_after_s`` (a camera that sends a little and drops).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+
+from streamlab.camera.launcher import free_port
+
+
+class _Listener:
+    """Accepts connections on 127.0.0.1:``port`` in a daemon thread until ``stop()``."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port or free_port()
+        self.connections = 0
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> _Listener:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        sock.listen(16)
+        sock.settimeout(0.2)
+        self._sock = sock
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._accept, name="fault-listener", daemon=True)
+        self._thread.start()
+        return self
+
+    def _accept(self) -> None:
+        assert self._sock is not None
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            self._track(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _track(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._open.add(conn)
+
+    def _drop(self, *conns: socket.socket) -> None:
+        for conn in conns:
+            with self._lock:
+                self._open.discard(conn)
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    def _serve(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop listening and drop every connection. Idempotent."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(2)
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        with self._lock:
+            conns = list(self._open)
+        self._drop(*conns)
+
+    def __enter__(self) -> _Listener:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class GarbageServer(_Listener):
+    """Answers every connection with ``size`` random bytes (after reading what it is sent,
+    so an RTSP client gets garbage where its reply should be), then closes it."""
+
+    def __init__(self, port: int = 0, *, size: int = 4096) -> None:
+        super().__init__(port)
+        self.size = size
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/cam"
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(2)
+        with contextlib.suppress(OSError):
+            conn.recv(4096)
+            conn.sendall(os.urandom(self.size))
+        self._drop(conn)
+
+
+class CuttingProxy(_Listener):
+    """Forwards 127.0.0.1:``port`` to the camera on ``target_port``; cuts each connection
+    ``cut_after_s`` seconds after it was accepted."""
+
+    def __init__(self, target_port: int, *, cut_after_s: float, port: int = 0) -> None:
+        super().__init__(port)
+        self.target_port = target_port
+        self.cut_after_s = cut_after_s
+
+    def url(self, path: str = "cam") -> str:
+        return f"rtsp://127.0.0.1:{self.port}/{path}"
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+        except OSError:
+            self._drop(conn)
+            return
+        self._track(upstream)
+        timer = threading.Timer(self.cut_after_s, self._drop, (conn, upstream))
+        timer.daemon = True
+        timer.start()
+        threading.Thread(target=self._pump, args=(upstream, conn), daemon=True).start()
+        self._pump(conn, upstream)
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        self._drop(src, dst)

@@ -1,0 +1,122 @@
+"""Processes a scenario starts, each measured on its own PID.
+
+``python -m streamlab.experiments.hosts serve --source S --settings JSON`` — streamlab's
+server with any settings; ``camera`` — the RTSP test camera (its frame renderer too, so it
+never shares the measuring process's GIL); ``restreamer`` / ``pyav`` — baselines.
+Each prints ``viewer: URL`` / ``camera: URL`` once ready; SIGTERM stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import signal
+import sys
+import threading
+from typing import Any
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from streamlab.config import load_config
+    from streamlab.webrtc.server import Server
+
+    settings = json.loads(args.settings)
+    config = load_config(**{**settings, "host": "127.0.0.1", "port": args.port})
+    server = Server(config)
+    server.add_stream(args.source, name=args.name)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await server.start()
+        try:
+            print(f"viewer: {server.url}", flush=True)
+            await stop.wait()
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+    return 0
+
+
+def camera_kwargs(options: dict[str, str]) -> dict[str, Any]:
+    """Camera options (``gop``, ``profile`` ...) that ``TestCamera`` accepts; others dropped."""
+    from streamlab.camera.launcher import TestCamera
+
+    accepted = inspect.signature(TestCamera).parameters
+    kwargs: dict[str, Any] = {}
+    for key, value in options.items():
+        if key in accepted:
+            kwargs[key] = int(value) if value.isdigit() else value
+        else:
+            print(f"camera: option {key!r} not supported by this TestCamera; ignored",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    return kwargs
+
+
+def _camera(args: argparse.Namespace) -> int:
+    from streamlab.camera.launcher import TestCamera
+
+    width, height = (int(v) for v in args.size.split("x"))
+    options = json.loads(args.options)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with TestCamera(size=(width, height), fps=args.fps, **camera_kwargs(options)) as camera:
+        print(f"camera: {camera.url}", flush=True)
+        while not stop.wait(0.5):
+            if not camera.running:
+                return 1
+    return 0
+
+
+def _restreamer(args: argparse.Namespace) -> int:
+    from streamlab.experiments.baselines import serve_restreamer
+
+    asyncio.run(serve_restreamer(args.source, args.port, args.network))
+    return 0
+
+
+def _pyav(args: argparse.Namespace) -> int:
+    from streamlab.experiments.baselines import run_pyav
+
+    return run_pyav(args.source, args.codec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m streamlab.experiments.hosts")
+    sub = parser.add_subparsers(dest="kind", required=True)
+    serve = sub.add_parser("serve")
+    serve.add_argument("--source", required=True)
+    serve.add_argument("--name", default="cam")
+    serve.add_argument("--settings", default="{}", help="JSON object of settings")
+    serve.add_argument("--port", type=int, default=0)
+    serve.set_defaults(run=_serve)
+    camera = sub.add_parser("camera")
+    camera.add_argument("--size", default="640x480")
+    camera.add_argument("--fps", type=int, default=30)
+    camera.add_argument("--options", default="{}", help="JSON object: gop, profile ...")
+    camera.set_defaults(run=_camera)
+    restreamer = sub.add_parser("restreamer")
+    restreamer.add_argument("--source", required=True)
+    restreamer.add_argument("--port", type=int, required=True)
+    restreamer.add_argument("--network", default="", help="emulated link spec, e.g. rate=800k")
+    restreamer.set_defaults(run=_restreamer)
+    pyav = sub.add_parser("pyav")
+    pyav.add_argument("--source", required=True)
+    pyav.add_argument("--codec", default="vp8")
+    pyav.set_defaults(run=_pyav)
+    args = parser.parse_args(argv)
+    from streamlab.errors import StreamlabError
+
+    try:
+        code: int = args.run(args)
+        return code
+    except (StreamlabError, OSError) as exc:
+        print(f"{args.kind}: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
