@@ -5,7 +5,8 @@
 - ``Preview(pipeline)``: acknowledged JPEG frames over the widget comm;
 - ``ControlPanel(target)``: every live setting, always showing what is applied;
 - ``LivePlot(target)``: fps, latency, analysis lag, kbit/s, drops, quality changes;
-- ``EventRecorder(bus)``: events into a pandas DataFrame.
+- ``EventRecorder(bus)``: events into a pandas DataFrame;
+- ``sweep(file_or_matrix)``: run experiment scenarios (streamlab.experiments), a DataFrame.
 
 Submodules load on first use, so ``import streamlab.lab`` is cheap; ipywidgets, anywidget
 and matplotlib are imported only by the objects that need them (``serve`` needs none).
@@ -35,6 +36,7 @@ _WHERE = {
     "LivePlot": "liveplot",
     "EventRecorder": "recorder",
     "Target": "target",
+    "sweep": "streamlab.experiments.sweep",
 }
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "ServeError",
     "Target",
     "serve",
+    "sweep",
 ]
 
 
@@ -57,11 +60,14 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'streamlab.lab' has no attribute {name!r}")
     try:
-        value = getattr(importlib.import_module(f"streamlab.lab.{module}"), name)
+        path = module if "." in module else f"streamlab.lab.{module}"
+        value = getattr(importlib.import_module(path), name)
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] in ("ipywidgets", "anywidget", "matplotlib"):
+        extra = "bench" if name == "sweep" else "notebook"
+        if exc.name and exc.name.split(".")[0] in ("ipywidgets", "anywidget", "matplotlib",
+                                                   "pandas", "tqdm", "dask"):  # fmt: skip
             raise ModuleNotFoundError(
-                f"streamlab.lab.{name} needs {exc.name}: pip install 'streamlab[notebook]'",
+                f"streamlab.lab.{name} needs {exc.name}: pip install 'streamlab[{extra}]'",
                 name=exc.name,
             ) from None
         raise
