@@ -81,6 +81,7 @@ def rate(page, expression: str, seconds: float = 3.0) -> float:  # type: ignore[
     return float(page.evaluate(expression) - start_value) / (time.monotonic() - started)
 
 
+@pytest.mark.timeout(300)  # a first JupyterLab start on a fresh machine is slow
 def test_serve_and_watch_in_jupyterlab(chromium_browser, jupyterlab: str) -> None:  # type: ignore[no-untyped-def]
     context = chromium_browser.new_context(viewport={"width": 1280, "height": 1000})
     page = context.new_page()
@@ -97,7 +98,8 @@ def test_serve_and_watch_in_jupyterlab(chromium_browser, jupyterlab: str) -> Non
             " === 'idle'",
             timeout=40_000,
         )
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        # start the run without awaiting it: the cells are watched below, with their own limit
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         cells = page.locator(".jp-Notebook .jp-CodeCell")
         page.wait_for_function(
             """() => {
