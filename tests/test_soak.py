@@ -73,7 +73,7 @@ async def soak(camera_url: str, *, duration_s: float, viewers: int = 4,
     return result
 
 
-def assert_flat(result: dict[str, Any]) -> None:
+def assert_flat(result: dict[str, Any], *, floor_ms: float = 30) -> None:
     first, last = result["first"], result["last"]
     print(f"soak {result['duration_s']:.0f} s, {result['viewers']} viewers "
           f"(frames {result['frames']}): first {first} -> last {last}")  # fmt: skip
@@ -81,12 +81,12 @@ def assert_flat(result: dict[str, Any]) -> None:
     assert last["rss_mb"] <= first["rss_mb"] * 1.10
     assert last["fds"] <= first["fds"] + 2
     assert last["threads"] <= first["threads"] + 1
-    # within 10 %, with a 30 ms floor: on a busy 2-core machine a p95 of ~100-250 ms moves
-    # by more than 10 % with nothing growing; a queue that grows adds far more than 30 ms
-    assert last["p95_ms"] <= max(first["p95_ms"] * 1.10, first["p95_ms"] + 30)
+    # within 10 %, with a floor: on a busy 2-core machine a p95 of ~100-300 ms moves by more
+    # than 10 % with nothing growing; a queue that grows adds far more than the floor
+    assert last["p95_ms"] <= max(first["p95_ms"] * 1.10, first["p95_ms"] + floor_ms)
 
 
 @pytest.mark.timeout(150)
 async def test_soak_60s_with_4_viewers(camera_factory) -> None:  # type: ignore[no-untyped-def]
     camera: TestCamera = camera_factory(size=(320, 240), fps=30)
-    assert_flat(await soak(camera.url, duration_s=60, viewers=4))
+    assert_flat(await soak(camera.url, duration_s=60, viewers=4), floor_ms=100)
