@@ -26,6 +26,7 @@ MIN_PACKETS = 20
 LOW_LOSS = 0.02
 HIGH_LOSS = 0.10
 NACK_WINDOW_S = 0.3
+WINDOW_CAP = 20_000  # entries per window: 2 s at 10,000 packets a second
 CUT_GAP_S = 1.0
 REMB_DROP = 0.97  # a REMB this much below the previous one signals overuse
 GROWTH_CAP = 2.5  # the estimate grows to at most this multiple of what is sent
@@ -55,9 +56,10 @@ class BandwidthEstimator:
         self.nacks = 0
         self.plis = 0
         self.reports = 0
-        self._history: deque[tuple[float, float]] = deque()  # (at, target)
-        self._sent: deque[tuple[float, int]] = deque()  # (at, bytes) over the last 2 s
-        self._nacked: deque[tuple[float, int]] = deque()  # (at, seq) first reported then
+        # time windows (1-2 s), capped as well: the oldest entries go first
+        self._history: deque[tuple[float, float]] = deque(maxlen=WINDOW_CAP)  # (at, target)
+        self._sent: deque[tuple[float, int]] = deque(maxlen=WINDOW_CAP)  # (at, bytes), 2 s
+        self._nacked: deque[tuple[float, int]] = deque(maxlen=WINDOW_CAP)  # (at, seq)
         self._nacked_seqs: dict[int, float] = {}
         self._last_report: tuple[float, Report] | None = None
         self._last_cut = float("-inf")

@@ -33,6 +33,7 @@ HISTORY_SIZE = 1024
 _sender_module.RTP_HISTORY_SIZE = HISTORY_SIZE
 RETRANSMIT_SHARE = 0.3  # at most this share of the packets sent in the last second
 MIN_RESEND_GAP_S = 0.05
+WINDOW_CAP = 10_000
 
 
 class Feedback(Protocol):
@@ -50,8 +51,9 @@ class RetransmitGuard:
 
     def __init__(self) -> None:
         self._resent: dict[int, float] = {}
-        self._recent: deque[float] = deque()
-        self._sent: deque[float] = deque()
+        # one-second windows; the caps only matter above 10,000 packets a second
+        self._recent: deque[float] = deque(maxlen=WINDOW_CAP)
+        self._sent: deque[float] = deque(maxlen=WINDOW_CAP)
         self.retransmitted = 0
         self.refused = 0
 
