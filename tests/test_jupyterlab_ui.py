@@ -27,6 +27,19 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "05_serve_and_watch.ipynb"
 TOKEN = "streamlab-ui-test"
 PREVIEW_SHOWN = "globalThis.streamlabPreviews.reduce((n, v) => Math.max(n, v.shown), 0)"
+KERNEL_IDLE = (
+    "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+    " && window.jupyterapp.shell.currentWidget.sessionContext"
+    " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+    " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+    " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'"
+)
+PROMPTS = (
+    "[...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')]"
+    ".map(p => p.textContent.trim())"
+)
+CELLS_STARTED = f"() => {PROMPTS}.some(p => p.includes('*') || /\\[\\d+\\]/.test(p))"
+CELLS_FINISHED = f"() => {PROMPTS}.length > 0 && {PROMPTS}.every(p => /\\[\\d+\\]/.test(p))"
 
 
 def prepared_notebook(directory: Path) -> Path:
@@ -46,12 +59,15 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JUPYTER_CONFIG_DIR": str(tmp_path / ".cfg"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / ".run")}  # fmt: skip
+    # JupyterLab's log goes to a file: a pipe nobody reads fills up and stalls the server
+    log_path = tmp_path / "jupyterlab.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
          f"--port={port}", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={tmp_path}",
          "--allow-root", "--LabApp.expose_app_in_browser=True",
          "--ServerApp.disable_check_xsrf=False"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=log, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -72,6 +88,31 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+        log.close()
+        print("JupyterLab log (tail):", *log_path.read_text(errors="replace").splitlines()[-25:],
+              sep="\n")  # fmt: skip
+
+
+def run_all_cells(page) -> None:  # type: ignore[no-untyped-def]
+    """Run every cell and wait until each has an execution count.
+
+    The command is started without awaiting its promise. If no cell has started after 20 s
+    (a first JupyterLab start can swallow a command issued while it is still settling), it is
+    issued once more; no cell has run at that point, so nothing runs twice.
+    """
+    for attempt in range(2):
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        try:
+            page.wait_for_function(CELLS_STARTED, timeout=20_000)
+            break
+        except Exception as error:
+            if attempt:
+                prompts = page.evaluate(PROMPTS)
+                raise AssertionError(f"run-all started no cell: prompts {prompts}") from error
+    try:
+        page.wait_for_function(CELLS_FINISHED, timeout=150_000)
+    except Exception:
+        raise AssertionError(f"cells did not finish: prompts {page.evaluate(PROMPTS)}") from None
 
 
 def rate(page, expression: str, seconds: float = 3.0) -> float:  # type: ignore[no-untyped-def]
@@ -89,28 +130,16 @@ def test_serve_and_watch_in_jupyterlab(chromium_browser, jupyterlab: str) -> Non
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     try:
         page.goto(f"{jupyterlab}/lab/tree/{NOTEBOOK.name}?token={TOKEN}")
-        page.wait_for_function(
-            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-            " && window.jupyterapp.shell.currentWidget.sessionContext"
-            " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-            " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-            " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
-            " === 'idle'",
-            timeout=40_000,
-        )
-        # start the run without awaiting it: the cells are watched below, with their own limit
-        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+        # the notebook panel must be revealed and its model loaded before run-all acts on it
+        page.evaluate("async () => { const w = window.jupyterapp.shell.currentWidget;"
+                      " await w.context.ready; await w.revealed; }")  # fmt: skip
         cells = page.locator(".jp-Notebook .jp-CodeCell")
-        page.wait_for_function(
-            """() => {
-                const prompts = [...document.querySelectorAll(
-                    '.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent);
-                return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p));
-            }""",
-            timeout=60_000,
-        )
+        run_all_cells(page)
         assert cells.count() >= 8
-        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        errors = page.locator(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+        )
         tracebacks = [t for t in errors.all_inner_texts() if "Error" in t or "Traceback" in t]
         assert not tracebacks, tracebacks
         assert "Error displaying widget" not in page.inner_text(".jp-Notebook")
@@ -126,9 +155,7 @@ def test_serve_and_watch_in_jupyterlab(chromium_browser, jupyterlab: str) -> Non
         decoded = max(rate(page, f"{player}.stats.framesDecoded") for _ in range(2))
         shown = rate(page, f"{player}.framesShown", 2.0)
         page.locator(".streamlab-preview img").first.scroll_into_view_if_needed()
-        preview = max(
-            rate(page, PREVIEW_SHOWN) for _ in range(2)
-        )
+        preview = max(rate(page, PREVIEW_SHOWN) for _ in range(2))
         stats = page.evaluate(f"{player}.stats")
         # the same with the LivePlot stopped (it shares the kernel's GIL and the browser)
         page.evaluate(
