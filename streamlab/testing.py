@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -97,3 +98,14 @@ def chromium_page(chromium_browser: Any) -> Iterator[Any]:
     page = context.new_page()
     yield page
     context.close()
+
+
+async def until(predicate: Callable[[], bool], within_s: float, what: str) -> float:
+    """Seconds until ``predicate()`` holds, checked every 10 ms (fails the test after
+    ``within_s``)."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > within_s:
+            pytest.fail(f"{what}: not within {within_s:.1f} s")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - started

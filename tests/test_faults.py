@@ -15,7 +15,6 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -25,7 +24,7 @@ import pytest
 import streamlab as sl
 from streamlab.camera.faults import GarbageServer
 from streamlab.camera.launcher import TestCamera
-from streamlab.testing import require_gst_rtsp
+from streamlab.testing import require_gst_rtsp, until
 from streamlab.webrtc.client import WhepClient
 from streamlab.webrtc.server import Server
 
@@ -36,16 +35,6 @@ FAST = dict(port=0, reconnect_initial_s=0.05, reconnect_max_s=CAP_S, rtsp_timeou
 
 def config(**extra: Any) -> sl.StreamingConfig:
     return sl.load_config(**{**FAST, **extra})
-
-
-async def until(predicate: Callable[[], bool], within_s: float, what: str) -> float:
-    """Seconds until ``predicate()`` holds (fails the test after ``within_s``)."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > within_s:
-            pytest.fail(f"{what}: not within {within_s:.1f} s")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - started
 
 
 async def quiet(client: WhepClient, for_s: float = 0.3, within_s: float = 10.0) -> None:

@@ -68,12 +68,13 @@ async def test_nothing_is_decoded_until_a_consumer_needs_pixels(camera: sl.TestC
         await pipeline.update(analyze=["motion"])  # analysis needs pixels too
         assert pipeline.source.decode
         await units.until(lambda: pipeline.engine.completed >= 3)
+        warm_starts = pipeline.source.stats.warm_starts
     assert not any(f.has_pixels for f in undecoded)
     assert all(f.packet is not None and f.width == 640 and f.height == 480 for f in undecoded)
     seqs = [f.seq for f in units.frames]
-    assert seqs == sorted(seqs) and len(seqs) >= 60  # the unit consumer never missed a beat
-    # decoding resumed at a keyframe: the first decoded picture is clean
-    assert first.packet is not None and first.packet.keyframe
+    assert seqs == sorted(seqs) and len(seqs) >= 50  # the unit consumer never missed a beat
+    # decoding resumed at once (mid-group from held packets, or at a keyframe): a clean picture
+    assert first.packet is not None and (first.packet.keyframe or warm_starts >= 1)
     assert framecode.read(first.gray()).seq >= 0
     assert first.seq in decoded_seqs
     with pytest.raises(ValueError, match="not decoded"):

@@ -4,7 +4,9 @@ Each viewer gets a codec it offered (the stream's preference when it can) and a 
 source's ladder chosen by its own quality strategy from its own RTCP feedback. Viewers on
 the same (codec, rung) share one encoder; an encoder starts with the first viewer that needs
 it and stops when the last one leaves. Passthrough gives H.264 viewers on the top rung the
-camera's access units, straight from the source thread. A viewer switches rung at a
+camera's access units, straight from the source thread; one joining between the camera's
+keyframes starts at once (``passthrough_join``: the cached group of pictures replayed in one
+burst, or a transcoded bridge until the camera's next keyframe). A viewer switches rung at a
 keyframe of the new rung; keyframes are coalesced and rate-limited per encoder. Settings
 changes (``quality``, ``codec``, ``network``) arrive as ``SettingsChanged`` events, whoever
 made them: ``pipeline.update``, ``Server.update``, ``PATCH /api/streams/{name}``, a panel.
@@ -25,6 +27,7 @@ from streamlab.clock import now
 from streamlab.config import StreamingConfig
 from streamlab.delivery.encoders import EncoderKey, RungEncoder
 from streamlab.delivery.estimate import BandwidthEstimator
+from streamlab.delivery.gop import GopCache
 from streamlab.delivery.keyframes import KeyframeLimiter
 from streamlab.delivery.network import NetworkSpec, attach_link
 from streamlab.delivery.rtcp import hook_sender
@@ -67,6 +70,9 @@ class StreamDelivery:
         self.viewers: dict[str, Viewer] = {}
         self.encoders: dict[EncoderKey, RungEncoder] = {}
         self.passthrough = KeyframeLimiter(self.keyframe_interval_s)
+        self.join = config.passthrough_join
+        self.gop = GopCache()
+        self.bridges = 0
         self.ladder: tuple[Level, ...] | None = None
         self._source_size: tuple[int, int] | None = None
         self._t0: float | None = None
@@ -88,7 +94,7 @@ class StreamDelivery:
         if not self.preference.passthrough:
             return True
         return any(not v.codec.passthrough or (v.rung or 0) > 0 or (v.pending or 0) > 0
-                   for v in self.viewers.values())  # fmt: skip
+                   or v.bridging for v in self.viewers.values())  # fmt: skip
 
     @property
     def codec(self) -> CodecStrategy:
@@ -179,7 +185,7 @@ class StreamDelivery:
         assert self.ladder is not None
         name = self.ladder[rung].name
         if viewer.codec.passthrough:
-            return PASSTHROUGH if rung == 0 else EncoderKey("h264", name)
+            return PASSTHROUGH if rung == 0 and not viewer.bridging else EncoderKey("h264", name)
         return EncoderKey(viewer.codec.name, name)
 
     def _viewer_wants_keyframe(self, viewer: Viewer) -> None:
@@ -204,7 +210,7 @@ class StreamDelivery:
         loop = asyncio.get_running_loop()
 
         def on_unit(unit: EncodedUnit, received_at: float) -> None:
-            if self._passthrough_wanted:
+            if self._passthrough_wanted or self._caching:
                 loop.call_soon_threadsafe(self._pass_through, unit, received_at)
 
         self._remove_listener = source.add_unit_listener(on_unit)
@@ -285,7 +291,10 @@ class StreamDelivery:
         if viewer.rung is None:
             viewer.rung = chosen
             viewer.track.needs_keyframe = True
-            self._request_keyframe(self._key(viewer, chosen))
+            if self._key(viewer, chosen) == PASSTHROUGH:
+                self._join_passthrough(viewer)
+            else:
+                self._request_keyframe(self._key(viewer, chosen))
             return
         if current is None or chosen == current:
             return
@@ -304,6 +313,26 @@ class StreamDelivery:
         log.info("quality_changed", stream=self.stream, viewer=viewer.id, old=old, new=new,
                  estimate_bps=estimator.estimate_bps, loss=estimator.loss)  # fmt: skip
 
+    def _join_passthrough(self, viewer: Viewer) -> None:
+        """Start a passthrough viewer now rather than at the camera's next keyframe."""
+        if self.join == "gop" and self.gop.ready:
+            burst = self.gop.join_burst(viewer.last_ticks)
+            if viewer.track.push(burst, True):
+                viewer.last_ticks = int(burst[-1].pts or 0)
+                viewer.sent_frame(sum(p.size for p in burst))
+                log.info("passthrough_join", stream=self.stream, viewer=viewer.id, mode="gop",
+                         units=len(burst))  # fmt: skip
+                return
+        if self.join == "bridge":
+            viewer.bridging = True
+            self.bridges += 1
+            log.info("passthrough_join", stream=self.stream, viewer=viewer.id, mode="bridge")
+        self._request_keyframe(self._key(viewer, viewer.rung or 0))
+
+    @property
+    def _caching(self) -> bool:
+        return self.join == "gop" and self.preference.passthrough
+
     def _sync_encoders(self) -> None:
         """Start the encoders some connected viewer needs; stop the ones nobody needs."""
         needed: dict[EncoderKey, Level] = {}
@@ -312,6 +341,7 @@ class StreamDelivery:
             for viewer in self.viewers.values():
                 if not viewer.connected:
                     continue
+                passthrough = passthrough or viewer.bridging  # it waits for a camera keyframe
                 for rung in (viewer.rung, viewer.pending):
                     if rung is None:
                         continue
@@ -343,8 +373,12 @@ class StreamDelivery:
             if viewer.hold_until and now() < viewer.hold_until:
                 continue
             out = packets
-            if viewer.pending is not None and keyframe and self._key(viewer, viewer.pending) == key:
-                viewer.rung, viewer.pending = viewer.pending, None  # switch at the keyframe
+            switch = viewer.pending is not None and self._key(viewer, viewer.pending) == key
+            if keyframe and key == PASSTHROUGH and viewer.bridging and viewer.rung == 0:
+                viewer.bridging, switch = False, True  # the bridge ends at the camera's keyframe
+            if keyframe and switch:
+                if viewer.pending is not None:
+                    viewer.rung, viewer.pending = viewer.pending, None  # switch at the keyframe
                 if ticks <= viewer.last_ticks:
                     # The old rung already sent this frame: the same RTP timestamp twice
                     # would merge both pictures into one at the receiver.
@@ -378,7 +412,10 @@ class StreamDelivery:
         self.units_forwarded += 1
         if unit.keyframe:
             self.passthrough.sent(now())
-        self._route(PASSTHROUGH, [packet], unit.keyframe)
+        if self._caching:
+            self.gop.add(packet, unit.keyframe)
+        if self._passthrough_wanted:
+            self._route(PASSTHROUGH, [packet], unit.keyframe)
 
     def _ticks(self, at: float) -> int:
         if self._t0 is None:
@@ -443,6 +480,9 @@ class StreamDelivery:
             for viewer in self.viewers.values():
                 if viewer.network_override is None and viewer.link is not None:
                     viewer.link.update(self.network)
+        if "passthrough_join" in changes:
+            self.join = changes["passthrough_join"]
+            self.gop = GopCache()
         if "codec" in changes:
             self.preference = codecs.create(str(changes["codec"]))
             mime = self.preference.mime.lower()
@@ -473,6 +513,9 @@ class StreamDelivery:
             + sum(e.encoder.keyframes for e in self.encoders.values()),
             "passthrough_units": self.units_forwarded,
             "passthrough_keyframe_requests": self.passthrough.requests,
+            "passthrough_join": self.join,
+            "gop_cache": self.gop.stats(),
+            "bridges": self.bridges,
             "frames_sent": self.frames_sent,
             "encoder_skipped": sum(e.busy_drops for e in self.encoders.values()),
             "viewer_drops": sum(v.track.dropped for v in self.viewers.values()),

@@ -33,6 +33,8 @@ class Viewer:
     created_at: float = field(default_factory=now)
     rung: int | None = None
     pending: int | None = None
+    bridging: bool = False
+    """A passthrough viewer on the transcoded top rung until the camera's next keyframe."""
     hold_until: float = 0.0
     last_ticks: int = -1
     network_override: NetworkSpec | None = None
@@ -99,12 +101,14 @@ class Viewer:
             "id": self.id,
             "codec": self.codec.name,
             "rung": rung.name if rung else None,
+            "bridging": self.bridging,
             "width": rung.width if rung else None,
             "height": rung.height if rung else None,
             "fps": rung.fps if rung else None,
             "target_bps": rung.bitrate if rung else None,
             "quality": self.strategy.name,
-            "estimate_bps": estimator.estimate_bps if estimator.reports or estimator.remb_bps
+            "estimate_bps": estimator.estimate_bps
+            if estimator.reports or estimator.remb_bps
             else None,
             "remb_bps": estimator.remb_bps,
             "loss": round(estimator.loss, 4),

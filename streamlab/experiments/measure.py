@@ -101,7 +101,7 @@ HOOK = """
       };
     }});
   document.addEventListener("DOMContentLoaded", () => {
-    const video = document.getElementById("video");
+    const video = document.querySelector("#player video") || document.querySelector("video");
     if (!video || !video.requestVideoFrameCallback) return;
     const tick = () => {
       window.__sl.frames.push(Date.now());

@@ -43,6 +43,7 @@ class SourceStats:
     reconnects: int = 0
     stalls: int = 0
     connects: int = 0
+    warm_starts: int = 0  # decoding resumed mid-group from held packets
     transport: str = ""
     errors: list[str] = field(default_factory=list)
     outage: str | None = None  # last error of the outage going on now, if any

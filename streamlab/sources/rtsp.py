@@ -8,6 +8,7 @@ errors or metrics.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from fractions import Fraction
 from typing import Any
@@ -32,6 +33,26 @@ log = structlog.get_logger("streamlab.rtsp")
 
 FAST_START = {"probesize": "32768", "analyzeduration": "0", "max_delay": "0"}
 CHUNKS = int(av.codec.context.Flags2.chunks)
+
+
+class HeldGroup:
+    """Packets since the last keyframe (bounded), for a decoder that resumes mid-group."""
+
+    MAX_PACKETS = 1200
+
+    def __init__(self) -> None:
+        self.packets: list[Any] = []
+        self._overflowed = False
+
+    def add(self, packet: Any, keyframe: bool) -> None:
+        if keyframe:
+            self.packets, self._overflowed = [], False
+        elif self._overflowed or not self.packets:
+            return
+        if len(self.packets) >= self.MAX_PACKETS:
+            self.packets, self._overflowed = [], True
+            return
+        self.packets.append(packet)
 
 
 def validate_rtsp_url(url: str) -> None:
@@ -206,6 +227,7 @@ class RtspSource(Source):
     ) -> None:
         time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
         seen_keyframe = False
+        held = HeldGroup()
         pending = b""
         last_frame = time.monotonic()
         codec = self.stats.codec
@@ -220,7 +242,7 @@ class RtspSource(Source):
                 if self._unit_listeners:
                     self._forward(bytes(packet), bool(packet.is_keyframe), packet.pts, extradata)
                 keyframe = bool(packet.is_keyframe)  # [None]: nobody wants pixels, no decode
-                decoded = packet.decode() if self._decoding(keyframe) else [None]
+                decoded = packet.decode() if self._decode_packet(packet, keyframe, held) else [None]
                 if not decoded:
                     pending = data[-1_000_000:]
                     if time.monotonic() - last_frame > self.config.stall_timeout_s:
@@ -253,6 +275,25 @@ class RtspSource(Source):
             raise SourceTimeoutError(
                 f"no video from {self.display_url} over {self.transport.current.upper()} in time"
             ) from None
+
+    def _decode_packet(self, packet: Any, keyframe: bool, held: HeldGroup) -> bool:
+        """``_decoding`` plus a warm start: while nothing is decoded, the packets since the
+        last keyframe are held, and when pixels are wanted again mid-group they are decoded
+        (pictures discarded) so that this packet decodes at once instead of at the next
+        keyframe (a camera may send one every 10 s)."""
+        held.add(packet, keyframe)  # kept while decoding too: decoding may pause mid-group
+        if not self.decode:
+            return self._decoding(keyframe)
+        if self._resync and not keyframe and len(held.packets) > 1:
+            started = time.monotonic()
+            for old in held.packets[:-1]:  # this packet is decoded by the caller
+                with contextlib.suppress(av.FFmpegError):
+                    old.decode()
+            self.stats.warm_starts += 1
+            log.info("decoder_warm_start", source=self.display_url, packets=len(held.packets),
+                     ms=round((time.monotonic() - started) * 1000, 1))  # fmt: skip
+            self._resync = False
+        return self._decoding(keyframe)
 
     def _forward(self, data: bytes, keyframe: bool, pts: int | None, extra: bytes | None) -> None:
         unit = EncodedUnit(data, self.stats.codec, keyframe, pts, extra)
