@@ -49,8 +49,11 @@ class StreamingConfig(BaseSettings):
     quality: str = Field("fixed:source", description="quality strategy spec (per viewer)")
     codec: str = Field("vp8", description="preferred codec; each viewer gets one it offered")
     network: str = Field("", description="emulated link per viewer, e.g. rate=800k,delay=40ms")
+    rtp_clock: Literal["arrival", "camera"] = Field(
+        "arrival", description="RTP timestamps from arrival time or the camera's own clock"
+    )
     passthrough_join: Literal["gop", "bridge", "wait"] = Field(
-        "gop", description="how a passthrough viewer starts between the camera's keyframes"
+        "bridge", description="how a passthrough viewer starts between the camera's keyframes"
     )
     stage_delay_ms: int = Field(
         0, ge=0, le=5000, description="calibration stage: hold each frame this long"

@@ -34,7 +34,8 @@ log = structlog.get_logger("streamlab.pipeline")
 LIVE_SETTINGS = frozenset(
     {"buffering", "skipping", "analyze", "overlay", "target_fps", "frame_skip_interval",
      "analysis_frame_interval", "detection_frame_interval", "analysis_lag_budget_ms",
-     "quality", "codec", "network", "stage_delay_ms", "passthrough_join"}
+     "quality", "codec", "network", "stage_delay_ms", "passthrough_join",
+     "rtp_clock"}
 )  # fmt: skip
 
 

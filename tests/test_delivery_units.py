@@ -4,6 +4,7 @@ the bandwidth estimate, the quality ladder and strategies, codec choice."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -237,3 +238,27 @@ def test_each_viewer_gets_a_codec_it_offered() -> None:
     sdp = "v=0\r\nm=audio 9 UDP 111\r\na=rtpmap:111 opus/48000\r\nm=video 9 UDP 96 97\r\n" \
           "a=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n"  # fmt: skip
     assert offered_codecs(sdp) == {"video/vp8", "video/rtx"}
+
+
+def test_media_clock_follows_the_camera_and_reanchors_on_a_jump() -> None:
+    from fractions import Fraction
+
+    from streamlab.delivery.clock import MediaClock
+
+    arrival = MediaClock("arrival")
+    assert [arrival.ticks(t, 999) for t in (10.0, 10.05, 10.1)] == [0, 4500, 9000]
+    camera = MediaClock("camera")
+    tb = Fraction(1, 90000)
+    # arrivals jitter by +-15 ms; the camera's clock is even: the ticks follow the camera
+    got = [camera.ticks(10.0 + i / 30 + (0.015 if i % 2 else -0.015), 900_000 + 3000 * i, tb)
+           for i in range(6)]  # fmt: skip
+    assert [b - a for a, b in itertools.pairwise(got)] == [3000] * 5
+    assert camera.anchors == 1
+    # the camera restarts (a reconnect): its clock goes back from 10 s to 0; ours goes on
+    restarted = camera.ticks(10.3, 0, tb)
+    assert restarted > got[-1] and camera.anchors == 2
+    assert camera.ticks(10.3 + 1 / 30, 3000, tb) == restarted + 3000
+    # a B-frame shows earlier than its predecessor: never a timestamp backwards
+    assert camera.ticks(10.4, 1500, tb) > restarted + 3000
+    # each path is monotonic and anchored on its own, from the same origin
+    assert camera.ticks(10.31, 5000, tb, path="units") == round((10.31 - 9.985) * 90000)

@@ -25,6 +25,7 @@ import structlog
 
 from streamlab.clock import now
 from streamlab.config import StreamingConfig
+from streamlab.delivery.clock import MediaClock
 from streamlab.delivery.encoders import EncoderKey, RungEncoder
 from streamlab.delivery.estimate import BandwidthEstimator
 from streamlab.delivery.gop import GopCache
@@ -75,7 +76,7 @@ class StreamDelivery:
         self.bridges = 0
         self.ladder: tuple[Level, ...] | None = None
         self._source_size: tuple[int, int] | None = None
-        self._t0: float | None = None
+        self.clock = MediaClock(config.rtp_clock)
         self._frame_ticks: OrderedDict[int, tuple[int, int | None]] = OrderedDict()
         self._unit_ticks: OrderedDict[int, int] = OrderedDict()
         self._passthrough_wanted = False
@@ -219,7 +220,7 @@ class StreamDelivery:
         if not self.viewers:
             return
         self.frames_offered += 1
-        ticks = self._ticks(frame.captured_at)
+        ticks = self.clock.ticks(frame.captured_at, frame.pts, frame.time_base, "frames")
         unit_ticks = self._unit_ticks.get(frame.pts)
         self._remember(self._frame_ticks, frame.seq, (ticks, unit_ticks))
         self._send_analysis(frame, ticks, unit_ticks)
@@ -404,7 +405,7 @@ class StreamDelivery:
         data = unit.data
         if unit.keyframe and unit.extradata and not _has_nal(data, H264_SPS):
             data = unit.extradata + data
-        ticks = self._ticks(received_at)
+        ticks = self.clock.ticks(received_at, unit.pts, None, "units")  # RTSP: 90 kHz
         if unit.pts is not None:
             self._remember(self._unit_ticks, unit.pts, ticks)
         packet = av.Packet(data)
@@ -416,11 +417,6 @@ class StreamDelivery:
             self.gop.add(packet, unit.keyframe)
         if self._passthrough_wanted:
             self._route(PASSTHROUGH, [packet], unit.keyframe)
-
-    def _ticks(self, at: float) -> int:
-        if self._t0 is None:
-            self._t0 = at
-        return round((at - self._t0) * 90000)
 
     @staticmethod
     def _remember(table: OrderedDict[int, Any], key: int, value: Any) -> None:
@@ -480,6 +476,8 @@ class StreamDelivery:
             for viewer in self.viewers.values():
                 if viewer.network_override is None and viewer.link is not None:
                     viewer.link.update(self.network)
+        if "rtp_clock" in changes:
+            self.clock.mode = changes["rtp_clock"]  # each path re-anchors on its next frame
         if "passthrough_join" in changes:
             self.join = changes["passthrough_join"]
             self.gop = GopCache()
@@ -514,6 +512,8 @@ class StreamDelivery:
             "passthrough_units": self.units_forwarded,
             "passthrough_keyframe_requests": self.passthrough.requests,
             "passthrough_join": self.join,
+            "rtp_clock": self.clock.mode,
+            "clock_anchors": self.clock.anchors,
             "gop_cache": self.gop.stats(),
             "bridges": self.bridges,
             "frames_sent": self.frames_sent,

@@ -78,6 +78,7 @@ export function createPlayer(container, options) {
   const P = {
     state: "idle", stats: {}, overlayDrawn: 0, overlayExact: 0, latencies: [], analysis: null,
     framesShown: 0, video, root, sizeChanges: [],
+    get pc() { return pc; }, // the live RTCPeerConnection, for getStats in tools
   };
   let pc = null, where = null, retry = null, wanted = false, last = null, destroyed = false;
   let url = opts.url, token = opts.token, overlayOn = opts.overlay, stoppedReason = null;

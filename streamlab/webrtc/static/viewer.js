@@ -21,6 +21,7 @@ window.streamlab = {
   get latencies() { return player.latencies; },
   get analysis() { return player.analysis; },
   get sizeChanges() { return player.sizeChanges; },
+  get pc() { return player.pc; },
 };
 
 async function loadStreams() {

@@ -1,0 +1,68 @@
+"""The 90 kHz RTP clock of a stream's outgoing frames (``rtp_clock``).
+
+``arrival``: a frame's timestamp is when it reached the server (RTSP packet received, or the
+frame made). Network and camera jitter are then already in the timestamps, so the browser's
+jitter buffer sees a steady stream and holds little.
+
+``camera``: a frame's timestamp follows the camera's own presentation time (FFmpeg maps the
+camera's RTP clock with its RTCP sender reports), anchored once to the arrival clock. The
+spacing is the camera's, so motion is as even as it was captured; whatever jitter arises
+after the camera (network, decode, encode) shows up as delay variation at the receiver.
+When the camera's clock jumps (a reconnect restarts it, or it drifts more than a second
+from ours) the anchor is taken again; timestamps never run backwards. A stream keeps one clock
+per path (the camera's units, the decoded frames), as each path must be monotonic itself.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Literal
+
+RATE = 90_000
+MAX_DRIFT_TICKS = RATE  # one second between the camera's clock and ours: re-anchor
+MAX_REORDER_TICKS = RATE // 2  # the camera's clock going back further is a restart
+
+ClockMode = Literal["arrival", "camera"]
+
+
+class MediaClock:
+    """``ticks(arrival_s, pts, time_base, path)``: the RTP ticks (from 0) of one frame.
+
+    Every path (``units``: the camera's access units, ``frames``: decoded frames) shares the
+    origin and is anchored and kept monotonic on its own.
+    """
+
+    def __init__(self, mode: ClockMode = "arrival") -> None:
+        self.mode: ClockMode = mode
+        self.anchors = 0
+        self._t0: float | None = None
+        self._paths: dict[str, list[int]] = {}  # path -> [anchor camera, anchor ours, last
+        # ours, last camera]
+
+    def ticks(
+        self,
+        arrival_s: float,
+        pts: int | None = None,
+        time_base: Fraction | None = None,
+        path: str = "frames",
+    ) -> int:
+        if self._t0 is None:
+            self._t0 = arrival_s
+        arrival = round((arrival_s - self._t0) * RATE)
+        if self.mode == "arrival" or pts is None:
+            return arrival
+        camera = pts if time_base is None else round(pts * time_base * RATE)
+        state = self._paths.get(path)
+        if state is None:
+            state = self._paths[path] = [camera, arrival, -1, camera]
+            self.anchors += 1
+        ticks = state[1] + camera - state[0]
+        jumped_back = camera < state[3] - MAX_REORDER_TICKS  # more than B-frames reorder
+        if jumped_back or abs(ticks - arrival) > MAX_DRIFT_TICKS:
+            ticks = max(arrival, state[2] + 1)  # the camera's clock restarted or drifted
+            state[0], state[1] = camera, ticks
+            self.anchors += 1
+        # never backwards (a B-frame's presentation time is earlier than its predecessor's)
+        ticks = max(ticks, state[2] + 1)
+        state[2], state[3] = ticks, camera
+        return ticks
