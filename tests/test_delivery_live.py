@@ -238,7 +238,7 @@ async def test_settings_api_applies_validates_and_guards() -> None:
 
 
 async def test_a_codec_change_tells_viewers_to_reconnect() -> None:
-    server = Server(config(codec="vp8"))
+    server = Server(config(codec="vp8", analyze=["motion"]))
     server.add_stream("synthetic://?size=320x240&fps=30", name="demo")
     async with server:
         client = await WhepClient(f"{server.url}whep/demo").connect(read_codes=False)
@@ -257,3 +257,31 @@ async def test_a_codec_change_tells_viewers_to_reconnect() -> None:
     assert client.codec == "video/VP8" and again.codec == "video/H264"
     analysis = [m for m in client.received.messages if m.get("type") == "analysis"]
     assert analysis and all("rtp_timestamp" in m for m in analysis[-5:])
+
+
+async def test_a_per_viewer_quality_moves_only_that_viewer_and_null_follows_the_stream() -> None:
+    server = Server(config(encoder_threads=2))
+    stream = server.add_stream("synthetic://?size=640x480&fps=30", name="demo")
+    async with server:
+        small = await WhepClient(f"{server.url}whep/demo").connect(read_codes=False)
+        other = await WhepClient(f"{server.url}whep/demo").connect(read_codes=False)
+        await asyncio.gather(small.wait_frames(20), other.wait_frames(20))
+        assert small.location is not None
+        small_id = small.location.rstrip("/").rsplit("/", 1)[-1]
+        assert small_id in stream.fanout.viewers
+        url = f"{server.url}api/streams/demo/viewers/{small_id}"
+        status, info = await api("PATCH", url, {"quality": "fixed:320x180"})
+        assert status == 200 and info["quality"] == "fixed:320x180"
+        await small.wait_frames(small.received.frames + 40)
+        await other.wait_frames(other.received.frames + 10)
+        sizes = (small.received.frame_sizes[-1], other.received.frame_sizes[-1])
+        threads = {e.key.rung: e.encoder.threads for e in stream.fanout.encoders.values()}
+        status, _ = await api("PATCH", url, {"quality": None})  # follow the stream again
+        await small.wait_frames(small.received.frames + 40)
+        back = small.received.frame_sizes[-1]
+        bad, _ = await api("PATCH", url, {"quality": "fixed:99x99x"})
+        await asyncio.gather(small.close(), other.close())
+    assert sizes == ((240, 180), (640, 480)), "only the patched viewer moved"
+    assert status == 200 and back == (640, 480)
+    assert bad == 400
+    assert threads == {"320x180": 2, "source": 2}, "encoder_threads reaches every shared encoder"

@@ -104,8 +104,12 @@ async def test_camera_frozen_then_resumed(camera_factory) -> None:  # type: igno
         client = await WhepClient(server.url + "whep/cam").connect()
         await client.wait_frames(15)
         camera.freeze()
+        frozen_at = sl.clock.now()
         try:
             stall_s = await until(lambda: source.stats.stalls >= 1, 10, "a stall")
+            # frames still in the loopback TCP buffers arrive after SIGSTOP: the stall
+            # clock runs from the last of them
+            silent_s = sl.clock.now() - (source.stats.last_frame_at or frozen_at)
             await asyncio.sleep(2.5)  # frozen a while: reconnects time out against it
         finally:
             camera.thaw()
@@ -114,10 +118,12 @@ async def test_camera_frozen_then_resumed(camera_factory) -> None:  # type: igno
                                "frames after SIGCONT")  # fmt: skip
         sessions = len(server.sessions)
         await client.close()
-    print(f"SIGSTOP: stall detected after {stall_s:.2f} s; SIGCONT -> frames {recovery:.2f} s "
+    print(f"SIGSTOP: stall detected after {stall_s:.2f} s ({silent_s:.2f} s after the last frame "
+          f"arrived); SIGCONT -> frames {recovery:.2f} s "
           f"(reconnects {source.stats.reconnects})")  # fmt: skip
     assert sessions == 1
     assert stall_s <= 1.0 + 2.0  # stall_timeout_s + margin
+    assert silent_s <= 1.0 + 0.5, "the stall is declared stall_timeout_s after the last frame"
     assert recovery <= 2.0 + CAP_S + 2.0  # a pending connect may wait rtsp_timeout first
     assert source.stats.recovered, "the outage is reported as recovered"
 

@@ -40,7 +40,9 @@ async def test_each_codec_delivers_the_camera_with_measurable_latency(
     assert 0 < latency < 2000
     assert any("analysis" in m for m in received.messages)
     if codec == "passthrough":
-        assert delivery["frames_encoded"] == 0
+        # at most a bridge until the camera's first keyframe (one per second) after the join
+        assert delivery["bridges"] <= 1 and delivery["frames_encoded"] <= 45
+        assert delivery["encoders"] == [], "the bridge's transcode has stopped"
         assert delivery["passthrough_units"] >= 60
         assert received.sizes == {(640, 480)}  # the camera's own stream, not re-encoded
     else:

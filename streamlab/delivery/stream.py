@@ -47,6 +47,7 @@ log = structlog.get_logger("streamlab.delivery")
 H264_SPS = 7
 PASSTHROUGH = EncoderKey("passthrough", "source")
 REMEMBERED_FRAMES = 512
+RESEND_FRAMES = 15
 MAX_CHANNEL_BUFFER = 1_000_000
 DRAIN_S = 0.3  # pause before a loss-driven step down (the link's queue drains)
 START_FACTOR = 1.5  # a new viewer's estimate, times the top rung: it starts on the top rung
@@ -77,6 +78,7 @@ class StreamDelivery:
         self.ladder: tuple[Level, ...] | None = None
         self._source_size: tuple[int, int] | None = None
         self.clock = MediaClock(config.rtp_clock)
+        self._last_result_seq = -1
         self._frame_ticks: OrderedDict[int, tuple[int, int | None]] = OrderedDict()
         self._unit_ticks: OrderedDict[int, int] = OrderedDict()
         self._passthrough_wanted = False
@@ -425,32 +427,38 @@ class StreamDelivery:
             table.popitem(last=False)
 
     def _send_analysis(self, frame: Frame, ticks: int, unit_ticks: int | None) -> None:
+        """One data-channel message per new analysis result (and a reminder every
+        ``RESEND_FRAMES`` frames for the player's lag figures); none without analysis: each
+        message costs SCTP work on the event loop for every viewer."""
         result = frame.analysis
+        if result is None:
+            return
+        if result.seq == self._last_result_seq and frame.seq % RESEND_FRAMES:
+            return
+        self._last_result_seq = result.seq
         base: dict[str, Any] = {"type": "analysis", "seq": frame.seq,
                                 "captured_ms": int(frame.captured_at * 1000)}  # fmt: skip
-        analysis = result.to_dict() if result is not None else None
-        analysed = self._frame_ticks.get(result.seq) if result is not None else None
-        if result is not None:
-            base["lag_frames"] = frame.seq - result.seq
+        analysis = result.to_dict()
+        analysed = self._frame_ticks.get(result.seq)
+        base["lag_frames"] = frame.seq - result.seq
         for viewer in self.viewers.values():
             channel = viewer.channel
             if channel is None or channel.readyState != "open":
                 continue
             if channel.bufferedAmount >= MAX_CHANNEL_BUFFER:
                 continue
-            direct = viewer.codec.passthrough and viewer.rung == 0
+            direct = self._key(viewer, viewer.rung or 0) == PASSTHROUGH if self.ladder else False
             message = dict(base)
             rtp = viewer.track.rtp_timestamp(unit_ticks if direct and unit_ticks else ticks)
             if rtp is not None:
                 message["rtp_timestamp"] = rtp
-            if analysis is not None:
-                described = dict(analysis)
-                if analysed is not None:
-                    own = analysed[1] if direct and analysed[1] is not None else analysed[0]
-                    described_rtp = viewer.track.rtp_timestamp(own)
-                    if described_rtp is not None:
-                        described["rtp_timestamp"] = described_rtp
-                message["analysis"] = described
+            described = dict(analysis)
+            if analysed is not None:
+                own = analysed[1] if direct and analysed[1] is not None else analysed[0]
+                described_rtp = viewer.track.rtp_timestamp(own)
+                if described_rtp is not None:
+                    described["rtp_timestamp"] = described_rtp
+            message["analysis"] = described
             with contextlib.suppress(Exception):
                 channel.send(json.dumps(message))
 
