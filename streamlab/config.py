@@ -84,6 +84,9 @@ class StreamingConfig(BaseSettings):
     keyframe_min_interval_ms: int = Field(
         500, ge=0, le=10000, description="at most one forced keyframe per encoder this often"
     )
+    vp8_cpu_used: int = Field(
+        16, ge=4, le=16, description="libvpx speed (cpu-used): 16 is fastest, 8 costs ~2x CPU"
+    )
     encoder_threads: int = Field(
         1, ge=1, le=16, description="threads of the shared encoder (libvpx stalls with more)"
     )

@@ -52,13 +52,16 @@ class RungEncoder:
         *,
         stream: str,
         threads: int = 1,
+        vp8_cpu_used: int = 16,
         keyframe_interval_s: float = 0.5,
     ) -> None:
         self.key = key
         self.level = level
         self.output = output
         self.limiter = KeyframeLimiter(keyframe_interval_s)
-        self.encoder = SharedEncoder(ENCODERS[key.codec], threads=threads)
+        self.encoder = SharedEncoder(
+            ENCODERS[key.codec], threads=threads, vp8_cpu_used=vp8_cpu_used
+        )
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"encoder:{stream}:{key}")
         self._busy = False
         self._waiting: tuple[Frame, int] | None = None

@@ -67,6 +67,7 @@ class StreamDelivery:
         self.network = NetworkSpec.parse(config.network)
         self.viewer_queue = config.viewer_queue
         self.encoder_threads = config.encoder_threads
+        self.vp8_cpu_used = config.vp8_cpu_used
         self.keyframe_interval_s = config.keyframe_min_interval_ms / 1000
         self.fps = fps
         self.viewers: dict[str, Viewer] = {}
@@ -361,7 +362,8 @@ class StreamDelivery:
             if key not in self.encoders:
                 self.encoders[key] = RungEncoder(
                     key, level, self._route, stream=self.stream,
-                    threads=self.encoder_threads, keyframe_interval_s=self.keyframe_interval_s,
+                    threads=self.encoder_threads, vp8_cpu_used=self.vp8_cpu_used,
+                    keyframe_interval_s=self.keyframe_interval_s,
                 )  # fmt: skip
                 log.info("encoder_started", stream=self.stream, encoder=str(key))
 

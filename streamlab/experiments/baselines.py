@@ -21,7 +21,7 @@ from typing import Any
 
 ENCODERS = {"vp8": "libvpx", "h264": "libx264"}
 FFMPEG_OPTIONS = {
-    "vp8": ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-lag-in-frames", "0"],
+    "vp8": ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "16", "-lag-in-frames", "0"],
     "h264": ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-bf", "0"],
 }
 
@@ -62,7 +62,7 @@ def run_pyav(source: str, codec: str, bitrate: int = 2_000_000) -> int:
     if codec == "h264":
         encoder.options = {"preset": "ultrafast", "tune": "zerolatency"}
     else:
-        encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+        encoder.options = {"deadline": "realtime", "cpu-used": "16", "lag-in-frames": "0"}
     frames, shown, started = 0, time.monotonic(), time.monotonic()
     realtime = not source.startswith("rtsp")
     while not stop:

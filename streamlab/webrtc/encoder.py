@@ -54,9 +54,10 @@ class SharedEncoder:
     """Encodes frames to VP8 (libvpx) or H.264 (libx264) packets at one rung for every viewer
     on it. Not thread-safe: one caller at a time (the rung's encoder thread)."""
 
-    def __init__(self, encoder: str, *, threads: int = 1) -> None:
+    def __init__(self, encoder: str, *, threads: int = 1, vp8_cpu_used: int = 16) -> None:
         self.encoder = encoder
         self.threads = threads
+        self.vp8_cpu_used = vp8_cpu_used
         self.level: Level | None = None
         self.size: tuple[int, int] | None = None
         self._context: Any = None
@@ -85,7 +86,8 @@ class SharedEncoder:
         else:
             context.gop_size = 3000
             context.qmin, context.qmax = 2, 56
-            context.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0",
+            context.options = {"deadline": "realtime", "cpu-used": str(self.vp8_cpu_used),
+                               "lag-in-frames": "0",
                                "error-resilient": "1", "static-thresh": "1",
                                "undershoot-pct": "95", "overshoot-pct": "15",
                                "max-intra-rate": str(KEYFRAME_FRAMES * 100)}  # fmt: skip
