@@ -192,7 +192,8 @@ def resources() -> dict[str, float]:
 
 
 async def viewers_child(url: str, count: int) -> asyncio.subprocess.Process:
-    """A process holding ``count`` connected WHEP viewers (until it is killed)."""
+    """A process holding ``count`` connected WHEP viewers (until it is killed); several of
+    them hold many viewers (one process's event loop cannot keep 500 peers alive)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", VIEWERS_CHILD, url, str(count), env=env,
@@ -205,11 +206,14 @@ async def viewers_child(url: str, count: int) -> asyncio.subprocess.Process:
 
 
 async def abrupt_viewers(count: int, *, monkeypatch: pytest.MonkeyPatch | None = None,
-                         consent: tuple[float, int] | None = None) -> dict[str, Any]:  # fmt: skip
-    """``count`` viewers connect from another process, which is then SIGKILLed (no DELETE,
-    no DTLS close): the server must reap every session by ICE consent expiry and give
-    back its threads, fds, tasks and memory. ``consent`` = aioice's (interval s, failures)
-    to make expiry quicker than its 5 s x 6."""
+                         consent: tuple[float, int] | None = None, fps: int = 5,
+                         per_child: int = 100, rounds: int = 1) -> dict[str, Any]:  # fmt: skip
+    """``count`` viewers connect from other processes (``per_child`` each), which are then
+    SIGKILLed (no DELETE, no DTLS close): the server must reap every session by ICE consent
+    expiry and give back its threads, fds, tasks and memory. ``consent`` = aioice's
+    (interval s, failures) to make expiry quicker than its 5 s x 6. With ``rounds`` > 1 the
+    whole cycle repeats, and memory must not grow from one round to the next (the first
+    round's growth may be the allocator keeping freed memory, not a leak)."""
     import aioice.ice
 
     interval, failures = consent or (aioice.ice.CONSENT_INTERVAL, aioice.ice.CONSENT_FAILURES)
@@ -217,7 +221,7 @@ async def abrupt_viewers(count: int, *, monkeypatch: pytest.MonkeyPatch | None =
         monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", interval)
         monkeypatch.setattr(aioice.ice, "CONSENT_FAILURES", failures)
     server = Server(config(max_viewers=max(count, 16)))
-    stream = server.add_stream("synthetic://?size=320x240&fps=5", name="demo")
+    stream = server.add_stream(f"synthetic://?size=320x240&fps={fps}", name="demo")
     async with server:
         warm = await WhepClient(server.url + "whep/demo").connect(read_codes=False)
         await warm.wait_frames(3)
@@ -225,25 +229,40 @@ async def abrupt_viewers(count: int, *, monkeypatch: pytest.MonkeyPatch | None =
         await until(lambda: not server.sessions, 10, "the warm-up viewer to leave")
         await asyncio.sleep(0.5)
         baseline = resources()
-        child = await viewers_child(server.url + "whep/demo", count)
-        peak = {**resources(), "sessions": len(server.sessions)}
-        child.send_signal(signal.SIGKILL)
-        await child.wait()
-        killed = time.monotonic()
-        reaped_s = await until(lambda: not server.sessions and not stream.fanout.viewers,
-                               interval * 1.2 * (failures + 2) + 10 + count * 0.05,
-                               "sessions reaped by consent expiry")  # fmt: skip
-        await asyncio.sleep(1.0)
-        after = resources()
+        afters: list[dict[str, float]] = []
+        peaks: list[int] = []
+        for _ in range(rounds):
+            shares = [min(per_child, count - i) for i in range(0, count, per_child)]
+            children = [await viewers_child(server.url + "whep/demo", n) for n in shares]
+            peak = {**resources(), "sessions": len(server.sessions)}
+            for child in children:
+                child.send_signal(signal.SIGKILL)
+                await child.wait()
+            killed = time.monotonic()
+            reaped_s = await until(lambda: not server.sessions and not stream.fanout.viewers,
+                                   interval * 1.2 * (failures + 2) + 10 + count * 0.05,
+                                   "sessions reaped by consent expiry")  # fmt: skip
+            trimmed = len(afters)
+            await until(lambda: server.heap.trims > trimmed, 15,  # noqa: B023
+                        "freed heap given back to the OS after the closes")  # fmt: skip
+            afters.append(resources())
+            peaks.append(peak["sessions"])
+        after = afters[-1]
     result = {"count": count, "reaped_s": reaped_s, "since_kill_s": time.monotonic() - killed,
-              "baseline": baseline, "peak": peak, "after": after}  # fmt: skip
-    print(f"{count} abrupt viewers: peak {peak}, reaped {reaped_s:.1f} s after SIGKILL; "
-          f"baseline {baseline} -> after {after}")  # fmt: skip
-    assert peak["sessions"] == count
+              "baseline": baseline, "peak": peak, "after": after, "rounds": afters,
+              "peak_sessions": peaks}  # fmt: skip
+    print(f"{count} abrupt viewers: peak {peak} (sessions per round {peaks}), reaped "
+          f"{reaped_s:.1f} s after SIGKILL; baseline {baseline} -> after each round {afters}")  # fmt: skip
+    # every viewer is served; with hundreds of peers on 2 cores a few may lose ICE consent
+    # while the others still connect (1 in 100 allowed there, none in the small version)
+    assert min(peaks) >= count - count // 100, f"sessions at the peak of each round: {peaks}"
     assert after["threads"] <= baseline["threads"] + 2
     assert after["fds"] <= baseline["fds"] + 5
     assert after["tasks"] <= baseline["tasks"] + 5
-    assert after["rss_mb"] <= baseline["rss_mb"] + 40 + count * 0.1
+    if rounds > 1:
+        assert after["rss_mb"] <= afters[0]["rss_mb"] + 40, "memory grows round after round"
+    else:
+        assert after["rss_mb"] <= baseline["rss_mb"] + 40 + count * 0.1
     return result
 
 

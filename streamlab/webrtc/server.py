@@ -24,6 +24,7 @@ from streamlab.observe.metrics import CONTENT_TYPE, MetricsObserver
 from streamlab.pipeline import LIVE_SETTINGS, Pipeline
 from streamlab.sources.url import default_name
 from streamlab.strategies.codec import codecs
+from streamlab.webrtc.heap import HeapTrimmer
 from streamlab.webrtc.security import authorize, cors_middleware, tls_context
 from streamlab.webrtc.session import Session, answer_offer, close_all
 
@@ -72,6 +73,7 @@ class Server:
                                    registry=self.metrics.registry)  # fmt: skip
         self.streams: dict[str, Stream] = {}
         self.sessions: dict[str, Session] = {}
+        self.heap = HeapTrimmer()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -167,6 +169,7 @@ class Server:
         """Close every session, stop every pipeline, stop listening. Idempotent."""
         await close_all(list(self.sessions.values()))
         self.sessions.clear()
+        self.heap.cancel()
         for stream in self.streams.values():
             stream.fanout.close()
             await stream.pipeline.stop()
@@ -335,6 +338,7 @@ class Server:
 
     def _forget(self, session: Session) -> None:
         self.sessions.pop(session.id, None)
+        self.heap.closed()
 
     async def _whep_delete(self, request: web.Request) -> web.Response:
         self._authorize(request)
@@ -344,6 +348,7 @@ class Server:
             raise web.HTTPNotFound(text="no such WHEP session")
         self.sessions.pop(session.id, None)
         await session.close()
+        self.heap.closed()
         return web.Response(status=200, text="closed")
 
     async def _whep_patch(self, request: web.Request) -> web.Response:
