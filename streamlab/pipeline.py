@@ -195,7 +195,8 @@ class Pipeline:
         self._pending = {"config": new, "skip": skip, "changes": stacked}
         self._applied.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._applied.wait(), 5.0)
+            async with asyncio.timeout(5.0):  # (wait_for may swallow a cancel on 3.11)
+                await self._applied.wait()
         if self._pending:  # no frame came by: apply now
             self._apply_pending()
         return new

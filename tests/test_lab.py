@@ -8,6 +8,7 @@ from typing import Any
 import streamlab as sl
 from streamlab.lab.panel import ControlPanel
 from streamlab.lab.preview import Preview
+from streamlab.testing import until
 
 SOURCE = "synthetic://?size=320x240&fps=30"
 
@@ -96,7 +97,8 @@ async def test_preview_keeps_at_most_two_frames_in_flight() -> None:
     async with pipeline:
         preview = Preview(pipeline, fps=30)
         browser = Browser(preview, ack=False)
-        await asyncio.sleep(0.8)
+        await until(lambda: len(browser.frames) >= 2, 10, "two frames sent")
+        await asyncio.sleep(0.5)  # 15 more source frames: none may go out unacknowledged
         assert len(browser.frames) == 2, "no acks: nothing beyond the two in flight"
         assert preview.stats()["in_flight"] == 2
         await preview.stop()

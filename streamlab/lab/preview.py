@@ -156,8 +156,11 @@ class Preview(anywidget.AnyWidget):
                     ahead = (frame.seq, time.monotonic(), jpeg)
                 continue
             timeout = max(0.001, next_due - now) if wanted and ahead and free else 0.25
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+            # lands as the event is set, and stop() would then wait for this loop forever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     def _send_frame(self, seq: int, jpeg: bytes) -> float:
         """Send one JPEG; returns when the next may go (paced a little early: the source
