@@ -129,7 +129,7 @@ class StreamingConfig(BaseSettings):
         import os
 
         if value and not os.path.isfile(value):
-            raise ValueError(f"no such file: {value}")
+            raise ValueError(f"no such file: {value!r}")
         if value and info.field_name == "tls_key" and not info.data.get("tls_cert"):
             raise ValueError("tls_key needs tls_cert")
         return value or None
