@@ -158,6 +158,8 @@ class EmulatedLink:
         self._random = random.Random(seed)
         self._busy_until = 0.0
         self._last_due = 0.0
+        # bounded in accept(): at most MAX_PACKETS (and queue_s of rate); beyond, the newest
+        # packet is dropped (counted in stats.dropped_queue), as a drop-tail link does
         self._due: deque[tuple[float, bytes]] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
