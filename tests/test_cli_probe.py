@@ -91,6 +91,7 @@ def test_camera_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         line = process.stdout.readline()
         assert f"rtsp://127.0.0.1:{port}/cam" in line
         done = run("probe", f"rtsp://127.0.0.1:{port}/cam", "--frames", "10", "--json")
+        assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout.strip().splitlines()[-1])
         assert (report["width"], report["height"]) == (320, 240)
     finally:

@@ -80,9 +80,7 @@ def test_h264_only_and_vp8_only_browsers_both_play_one_stream(served: str, chrom
     whep = served + "whep/demo"
     assert page.evaluate(WATCH_ONE_CODEC, [whep, "video/H264"])["status"] == 201
     assert page.evaluate(WATCH_ONE_CODEC, [whep, "video/VP8"])["status"] == 201
-    page.wait_for_function(
-        "window.viewers.every((v) => v.video.videoWidth > 0)", timeout=30_000
-    )
+    page.wait_for_function("window.viewers.every((v) => v.video.videoWidth > 0)", timeout=30_000)
     first = [page.evaluate(PLAYED, i) for i in (0, 1)]
     page.wait_for_timeout(2000)
     second = [page.evaluate(PLAYED, i) for i in (0, 1)]
@@ -95,7 +93,9 @@ def test_h264_only_and_vp8_only_browsers_both_play_one_stream(served: str, chrom
     assert {e["key"] for e in stream["delivery"]["encoders"]} == {"h264/source", "vp8/source"}
 
     request = urllib.request.Request(
-        served + "api/streams/demo", method="PATCH", data=b'{"quality": "fixed:320x180"}',
+        served + "api/streams/demo",
+        method="PATCH",
+        data=b'{"quality": "fixed:320x180"}',
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request) as response:

@@ -154,8 +154,10 @@ async def test_a_lossy_viewer_cannot_flood_the_others_with_keyframes(loss: str) 
         clean_frames = frames_after(clean, started)
         await lossy.close()
         await clean.close()
-    print(f"{loss} loss: {lossy_info['keyframe_requests']} keyframe requests, {lossy_info['nacks']} "
-          f"NACKed, {lossy_info['retransmitted']} resent; {keyframes} keyframes in {elapsed:.1f} s")
+    print(
+        f"{loss} loss: {lossy_info['keyframe_requests']} keyframe requests, {lossy_info['nacks']} "
+        f"NACKed, {lossy_info['retransmitted']} resent; {keyframes} keyframes in {elapsed:.1f} s"
+    )
     assert lossy_info["nacks"] > 0 and lossy_info["retransmitted"] > 0, "losses were repaired"
     assert keyframes <= elapsed / 0.5 + 2, "at most one keyframe per 500 ms"
     if loss == "25%":

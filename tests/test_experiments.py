@@ -116,8 +116,15 @@ def test_exact_mann_whitney_matches_known_values() -> None:
     assert stats.ranges_overlap([1, 2.5], [2, 3])
 
 
-def _runs(name: str, p50s: list[float], *, cpu: float = 20.0, jitter: float = 2.0,
-          params: dict | None = None, delay: int = 0) -> list[RunResult]:  # type: ignore[type-arg]
+def _runs(
+    name: str,
+    p50s: list[float],
+    *,
+    cpu: float = 20.0,
+    jitter: float = 2.0,
+    params: dict | None = None,
+    delay: int = 0,
+) -> list[RunResult]:  # type: ignore[type-arg]
     rng = random.Random(hash((name, tuple(p50s))) & 0xFFFF)
     table = {"name": name, "source": SYNTH, "group": "g", **(params or {})}
     if delay:
@@ -232,6 +239,6 @@ def test_report_labels_by_parameters_and_checks_calibration(tmp_path: Path) -> N
     assert "## Repeat agreement" in text and "## g: per-stage latency" in text
     pngs = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
     assert pngs == ["g_bars.png", "g_fps_kbps.png", "g_latency_cdf.png"]
-    assert "<img src=\"g_latency_cdf.png\"" in html.read_text()
+    assert '<img src="g_latency_cdf.png"' in html.read_text()
     cal = report.calibration(results.frame(path))
     assert list(cal["within ±5 ms"]) == [True]

@@ -75,8 +75,13 @@ async def camera_restarts(camera: TestCamera, restarts: int) -> list[float]:
             await quiet(client)
             await loop.run_in_executor(None, camera.start)
             before = client.received.codes
-            recoveries.append(await until(lambda b=before: client.received.codes >= b + 3,  # type: ignore[misc]
-                                          CAP_S + 10, "frames after a camera restart"))
+            recoveries.append(
+                await until(
+                    lambda b=before: client.received.codes >= b + 3,  # type: ignore[misc]
+                    CAP_S + 10,
+                    "frames after a camera restart",
+                )
+            )
         assert set(server.sessions) == sessions, "the viewer's session survives every restart"
         assert client.pc is not None and client.pc.connectionState == "connected"
         assert len(stream.fanout.viewers) == 1
@@ -192,8 +197,12 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 def resources() -> dict[str, float]:
     gc.collect()
     process = psutil.Process()
-    return {"threads": process.num_threads(), "fds": process.num_fds(),
-            "tasks": len(asyncio.all_tasks()), "rss_mb": process.memory_info().rss / 2**20}
+    return {
+        "threads": process.num_threads(),
+        "fds": process.num_fds(),
+        "tasks": len(asyncio.all_tasks()),
+        "rss_mb": process.memory_info().rss / 2**20,
+    }
 
 
 async def viewers_child(url: str, count: int) -> asyncio.subprocess.Process:

@@ -106,7 +106,9 @@ def served() -> Iterator[Served]:
 
 # --- WHEP -------------------------------------------------------------------------------
 
-header_text = st.text(alphabet=string.ascii_letters + string.digits + string.punctuation + " ", max_size=80)
+header_text = st.text(
+    alphabet=string.ascii_letters + string.digits + string.punctuation + " ", max_size=80
+)
 
 
 @FUZZ

@@ -94,8 +94,11 @@ def test_import_is_core_only_and_extras_fail_in_one_line(venv: Path) -> None:
     assert message == "sl.load_results needs pandas: pip install 'streamlab[bench]'"
     done = run(venv, "report", "nothing.json")
     assert done.returncode == 2
-    assert re.fullmatch(r"streamlab report: error: streamlab report needs \w+: "
-                        r"pip install 'streamlab\[bench\]'", done.stderr.strip()), done.stderr
+    assert re.fullmatch(
+        r"streamlab report: error: streamlab report needs \w+: "
+        r"pip install 'streamlab\[bench\]'",
+        done.stderr.strip(),
+    ), done.stderr
 
 
 async def test_serve_with_a_viewer(venv: Path) -> None:

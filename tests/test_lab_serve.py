@@ -168,8 +168,11 @@ async def test_whep_answers_the_notebook_page_across_origins_but_not_any_page() 
             assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
         async with http.options(url, headers={"Origin": "https://evil.example", **preflight}) as r:
             assert "Access-Control-Allow-Origin" not in r.headers
-        async with http.post(url, data="v=0", headers={"Origin": "http://localhost:8888",
-                                                       "Content-Type": "application/sdp"}) as r:
+        async with http.post(
+            url,
+            data="v=0",
+            headers={"Origin": "http://localhost:8888", "Content-Type": "application/sdp"},
+        ) as r:
             assert r.status == 401, "the token still applies"
             assert r.headers["Access-Control-Allow-Origin"] == "http://localhost:8888"
     await served.stop()

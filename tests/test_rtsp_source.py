@@ -119,6 +119,33 @@ async def test_a_silent_server_times_out() -> None:
     assert source.state.history[-2] is sl.StreamState.ERROR
 
 
+async def test_a_camera_that_plays_but_sends_nothing_is_retried_after_the_stall_timeout(
+    camera: TestCamera,
+) -> None:
+    from streamlab.camera.faults import MutingProxy
+
+    proxy = MutingProxy(camera.port).start()
+    source = RtspSource(
+        proxy.url(), config=config(rtsp_timeout_ms=30000, stall_timeout_s=1.0, rtsp_transport="tcp")
+    )
+    source.start()
+    try:
+        for _ in range(150):  # 15 s: half the open timeout
+            if source.stats.connects >= 3:
+                break
+            await asyncio.sleep(0.1)
+        connects, errors = source.stats.connects, list(source.stats.errors)
+    finally:
+        await stop(source)
+        proxy.stop()
+    assert proxy.swallowed_bytes > 0  # the camera did send media after PLAY
+    assert source.stats.frames == 0
+    # each silent session is given up after ~stall_timeout_s, not the 30 s open timeout
+    assert connects >= 3, errors
+    print("errors of the silent sessions:", errors[:2])
+    assert errors and all("\n" not in e and len(e) < 300 for e in errors)
+
+
 async def test_broken_camera_pipeline_is_a_clear_503(camera_factory) -> None:  # type: ignore[no-untyped-def]
     camera = camera_factory(source="broken")
     source = RtspSource(camera.url, config=config(), retry=False)

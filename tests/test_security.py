@@ -73,12 +73,19 @@ async def test_viewer_token_may_watch_admin_token_may_also_change_and_read_metri
         viewer = await WhepClient(base + "whep/demo", token=VIEWER).connect(read_codes=False)
         await viewer.wait_frames(5)
         viewer_id = next(iter(server.streams["demo"].fanout.viewers))
-        viewer_patch = await http("PATCH", f"{base}api/streams/demo/viewers/{viewer_id}",
-                                  token=VIEWER, data='{"network": "rate=300k"}', headers=JSON)
+        viewer_patch = await http(
+            "PATCH",
+            f"{base}api/streams/demo/viewers/{viewer_id}",
+            token=VIEWER,
+            data='{"network": "rate=300k"}',
+            headers=JSON,
+        )
         assert await viewer.close() == 200  # a viewer may end its own session
         with pytest.raises(sl.NegotiationError, match="401"):
             await WhepClient(base + "whep/demo", token="wrong").connect()
-        lower = await http("GET", base + "api/streams", headers={"Authorization": f"bearer {ADMIN}"})
+        lower = await http(
+            "GET", base + "api/streams", headers={"Authorization": f"bearer {ADMIN}"}
+        )
     assert seen == {
         "page": {None: 200, "wrong": 200, VIEWER: 200, ADMIN: 200},
         "healthz": {None: 200, "wrong": 200, VIEWER: 200, ADMIN: 200},
@@ -132,15 +139,23 @@ async def test_cors_allow_list_for_whep_players() -> None:
         ok = await http("OPTIONS", base + "whep/demo", headers=preflight)
         evil = await http("OPTIONS", base + "whep/demo",
                           headers={**preflight, "Origin": "http://evil.example"})  # fmt: skip
-        api_preflight = await http("OPTIONS", base + "api/streams/demo",
-                                   headers={**preflight, "Access-Control-Request-Method": "PATCH"})
+        api_preflight = await http(
+            "OPTIONS",
+            base + "api/streams/demo",
+            headers={**preflight, "Access-Control-Request-Method": "PATCH"},
+        )
         plain_options = await http("OPTIONS", base + "whep/demo")  # WHEP's own OPTIONS
         client = WhepClient(base + "whep/demo", token=ADMIN)
         await client.connect(read_codes=False)
         offer = client.pc.localDescription.sdp  # type: ignore[union-attr]
         await client.close()
-        post = await http("POST", base + "whep/demo", token=ADMIN, data=offer,
-                          headers={"Origin": player, "Content-Type": "application/sdp"})
+        post = await http(
+            "POST",
+            base + "whep/demo",
+            token=ADMIN,
+            data=offer,
+            headers={"Origin": player, "Content-Type": "application/sdp"},
+        )
         denied = await http("GET", base + "api/streams", headers={"Origin": player})
         other = await http("GET", base + "api/streams", token=ADMIN,
                            headers={"Origin": "http://evil.example"})  # fmt: skip

@@ -66,8 +66,9 @@ async def soak(camera_url: str, *, duration_s: float, viewers: int = 4,
             "fds": max(s["fds"] for s in part),
             "threads": max(s["threads"] for s in part),
             # the median of per-second p95s: one busy second of a shared machine is no trend
-            "p95_ms": round(statistics.median(p95(s["latencies"]) for s in part
-                                              if s["latencies"]), 1),
+            "p95_ms": round(
+                statistics.median(p95(s["latencies"]) for s in part if s["latencies"]), 1
+            ),
             "latency_samples": sum(len(s["latencies"]) for s in part),
         }
     return result

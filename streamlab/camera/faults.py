@@ -3,6 +3,9 @@
 - ``GarbageServer``: something else answers on the camera's port with random bytes.
 - ``CuttingProxy``: a TCP proxy in front of a camera that cuts every connection after
   ``cut_after_s`` (a camera that sends a little and drops).
+- ``MutingProxy``: a TCP proxy in front of a camera that passes the RTSP handshake,
+  PLAY's answer included, and then swallows all media (a camera whose encoder wedged, or
+  a firewall that drops the media): the session is up and nothing arrives.
 """
 
 from __future__ import annotations
@@ -136,5 +139,47 @@ class CuttingProxy(_Listener):
                 data = src.recv(65536)
                 if not data:
                     break
+                dst.sendall(data)
+        self._drop(src, dst)
+
+
+class MutingProxy(CuttingProxy):
+    """Forwards the RTSP conversation to the camera on ``target_port`` (TCP interleaved
+    media), up to and including the answer to PLAY; everything after it is swallowed."""
+
+    def __init__(self, target_port: int, *, port: int = 0) -> None:
+        super().__init__(target_port, cut_after_s=3600.0, port=port)
+        self.swallowed_bytes = 0
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+        except OSError:
+            self._drop(conn)
+            return
+        self._track(upstream)
+        played = threading.Event()
+        threading.Thread(target=self._pump_answers, args=(upstream, conn, played),
+                         daemon=True).start()  # fmt: skip
+        with contextlib.suppress(OSError):
+            while data := conn.recv(65536):
+                if b"PLAY " in data:
+                    played.set()
+                upstream.sendall(data)
+        self._drop(conn, upstream)
+
+    def _pump_answers(
+        self, src: socket.socket, dst: socket.socket, played: threading.Event
+    ) -> None:
+        muted = False
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if muted:
+                    self.swallowed_bytes += len(data)
+                    continue
+                if played.is_set() and (end := data.find(b"\r\n\r\n")) >= 0:
+                    muted = True  # PLAY's answer goes through; the media after it does not
+                    self.swallowed_bytes += len(data) - end - 4
+                    data = data[: end + 4]
                 dst.sendall(data)
         self._drop(src, dst)

@@ -122,12 +122,19 @@ def main():
     parser.add_argument("--file", default="")
     parser.add_argument("--transcode", action="store_true")
     parser.add_argument("--gop", type=int, default=0, help="frames between keyframes (0: fps)")
-    parser.add_argument("--profile", default="constrained-baseline",
-                        choices=["constrained-baseline", "baseline", "main", "high"])
+    parser.add_argument(
+        "--profile",
+        default="constrained-baseline",
+        choices=["constrained-baseline", "baseline", "main", "high"],
+    )
     parser.add_argument("--slices", type=int, default=1, help="slices per frame")
     parser.add_argument("--bframes", type=int, default=0, help="B-frames between references")
-    parser.add_argument("--transport", choices=["any", "udp", "tcp"], default="any",
-                        help="lower transports the server accepts (others get 461)")
+    parser.add_argument(
+        "--transport",
+        choices=["any", "udp", "tcp"],
+        default="any",
+        help="lower transports the server accepts (others get 461)",
+    )
     args = parser.parse_args()
 
     Gst.init(None)

@@ -72,8 +72,9 @@ def run_on(
     with client_for(spec) as client:
         resources = {RESOURCE: 1}
         futures = [
-            client.submit(run_table, s.to_dict(), r, resources=resources, pure=False,
-                          key=f"scenario-{i}-{r}")
+            client.submit(
+                run_table, s.to_dict(), r, resources=resources, pure=False, key=f"scenario-{i}-{r}"
+            )
             for i, (s, r) in enumerate(plan)
         ]
         order = {f.key: i for i, f in enumerate(futures)}

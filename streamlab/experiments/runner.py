@@ -288,6 +288,7 @@ def _dropped(before: Any, after: Any) -> dict[str, float]:
 
 def _quality_changes(first: Any, last: Any, series: list[dict[str, Any]]) -> int:
     """From the viewers' own counters when the server reports them, else rung changes seen."""
+
     def total(api: Any) -> int | None:
         stream = (api or {}).get("streams", [{}])[0] if api else {}
         viewers = [v for v in stream.get("viewers") or [] if isinstance(v, dict)]

@@ -154,8 +154,10 @@ def _check_number(
     if key not in run:
         return
     value = run[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-        kind is int and not isinstance(value, int)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (kind is int and not isinstance(value, int))
     ):
         raise ConfigError(f"{label}: {key} must be a{'n integer' if kind is int else ' number'}, "
                           f"got {value!r}")  # fmt: skip

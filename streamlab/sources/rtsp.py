@@ -131,7 +131,17 @@ class RtspSource(Source):
         return f"RtspSource({self.display_url!r}, state={self.state.state})"
 
     def _options(self) -> dict[str, str]:
-        return {"rtsp_transport": self.transport.current, **FAST_START}
+        # FFmpeg's own socket timeout (µs) bounds every read, also the first media after
+        # PLAY inside av.open (which PyAV bounds only by the whole open timeout): a camera
+        # that answers PLAY and then sends nothing is retried after the stall timeout.
+        return {"rtsp_transport": self.transport.current, "timeout": str(
+            int(self._io_timeout_s() * 1_000_000)), **FAST_START}  # fmt: skip
+
+    def _io_timeout_s(self) -> float:
+        """Silence tolerated on the socket: the stall timeout (at least 1 s, so a slow
+        RTSP answer is not a failure), never more than the open timeout."""
+        open_timeout = self.config.rtsp_timeout_ms / 1000.0
+        return min(open_timeout, max(self.config.stall_timeout_s, 1.0))
 
     def _run(self) -> None:
         interrupt.watch(self._stopping)
