@@ -60,6 +60,7 @@ def launch_line(args):
         caps = f"video/x-raw,format=BGR,{size},framerate={args.fps}/1"
         return (
             f"( appsrc name=src is-live=true do-timestamp=true format=time caps={caps} "
+            "max-buffers=4 leaky-type=downstream "
             "! queue max-size-buffers=2 leaky=downstream ! videoconvert ! video/x-raw,format=I420 "
             f"! {encoder(args)} )"
         )
