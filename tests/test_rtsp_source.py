@@ -128,6 +128,7 @@ async def test_a_camera_that_plays_but_sends_nothing_is_retried_after_the_stall_
     source = RtspSource(
         proxy.url(), config=config(rtsp_timeout_ms=30000, stall_timeout_s=1.0, rtsp_transport="tcp")
     )
+    started = time.monotonic()
     source.start()
     try:
         for _ in range(150):  # 15 s: half the open timeout
@@ -135,6 +136,9 @@ async def test_a_camera_that_plays_but_sends_nothing_is_retried_after_the_stall_
                 break
             await asyncio.sleep(0.1)
         connects, errors = source.stats.connects, list(source.stats.errors)
+        print(
+            f"a camera silent after PLAY: {connects} connects in {time.monotonic() - started:.1f} s"
+        )
     finally:
         await stop(source)
         proxy.stop()
@@ -142,7 +146,6 @@ async def test_a_camera_that_plays_but_sends_nothing_is_retried_after_the_stall_
     assert source.stats.frames == 0
     # each silent session is given up after ~stall_timeout_s, not the 30 s open timeout
     assert connects >= 3, errors
-    print("errors of the silent sessions:", errors[:2])
     assert errors and all("\n" not in e and len(e) < 300 for e in errors)
 
 
