@@ -121,17 +121,25 @@ class CuttingProxy(_Listener):
         return f"rtsp://127.0.0.1:{self.port}/{path}"
 
     def _serve(self, conn: socket.socket) -> None:
-        try:
-            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
-        except OSError:
-            self._drop(conn)
+        upstream = self._connect_upstream(conn)
+        if upstream is None:
             return
-        self._track(upstream)
         timer = threading.Timer(self.cut_after_s, self._drop, (conn, upstream))
         timer.daemon = True
         timer.start()
         threading.Thread(target=self._pump, args=(upstream, conn), daemon=True).start()
         self._pump(conn, upstream)
+
+    def _connect_upstream(self, conn: socket.socket) -> socket.socket | None:
+        """A tracked connection to the camera for ``conn`` (None, and ``conn`` dropped,
+        when the camera cannot be reached)."""
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+        except OSError:
+            self._drop(conn)
+            return None
+        self._track(upstream)
+        return upstream
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         with contextlib.suppress(OSError):
@@ -152,12 +160,9 @@ class MutingProxy(CuttingProxy):
         self.swallowed_bytes = 0
 
     def _serve(self, conn: socket.socket) -> None:
-        try:
-            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
-        except OSError:
-            self._drop(conn)
+        upstream = self._connect_upstream(conn)
+        if upstream is None:
             return
-        self._track(upstream)
         played = threading.Event()
         threading.Thread(target=self._pump_answers, args=(upstream, conn, played),
                          daemon=True).start()  # fmt: skip
