@@ -67,7 +67,9 @@ def per_frame(before: dict[str, float], after: dict[str, float], key: str, by: s
     return round(1000 * (after[key] - before[key]) / count, 1) if count else float("nan")
 
 
-async def measure(browser: Any, camera_url: str, target: str, seconds: float, port: int) -> dict[str, Any]:
+async def measure(
+    browser: Any, camera_url: str, target: str, seconds: float, port: int
+) -> dict[str, Any]:
     if target == "restreamer":
         process, url = await host("restreamer", "--source", camera_url, "--port", str(port))
     else:
@@ -80,7 +82,9 @@ async def measure(browser: Any, camera_url: str, target: str, seconds: float, po
         await context.add_init_script(HOOK)
         page = await context.new_page()
         await page.goto(f"{url.rstrip('/')}/?stream=cam")
-        await page.wait_for_function("window.__sl && window.__sl.frames.length > 60", timeout=30_000)
+        await page.wait_for_function(
+            "window.__sl && window.__sl.frames.length > 60", timeout=30_000
+        )
         await page.evaluate("() => { window.__sl.lat = []; }")
         before = await page.evaluate(f"({INBOUND})()")
         await asyncio.sleep(seconds)
@@ -121,7 +125,9 @@ async def main() -> None:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for _ in range(args.rounds):
                 for target in targets:
-                    rows.append(await measure(browser, camera_url, target, args.seconds, free_port()))
+                    rows.append(
+                        await measure(browser, camera_url, target, args.seconds, free_port())
+                    )
                     print(json.dumps(rows[-1]), flush=True)
             await browser.close()
     finally:

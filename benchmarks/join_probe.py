@@ -91,7 +91,9 @@ async def main() -> None:
         for mode in args.modes.split(","):
             results.append(await run_mode(mode, camera, args.joins, args.gop / 30))
             print(json.dumps(results[-1]), flush=True)
-    print(f"\n{'mode':8} {'first picture (ms, median)':>27} {'0-2 s p50/p95':>15} {'2-6 s p50/p95':>15}")
+    print(
+        f"\n{'mode':8} {'first picture (ms, median)':>27} {'0-2 s p50/p95':>15} {'2-6 s p50/p95':>15}"
+    )
     for r in results:
         print(f"{r['mode']:8} {r['first_frame_median_ms']:>27} "
               f"{r['early_p50_ms']}/{r['early_p95_ms']:>7} {r['later_p50_ms']}/{r['later_p95_ms']:>7}")  # fmt: skip

@@ -46,8 +46,14 @@ def test_long_soak_30min_4_viewers(benchmark: Any, camera_factory: Any) -> None:
 def test_long_500_viewers_dropped_without_delete(benchmark: Any) -> None:
     result = benchmark.pedantic(lambda: asyncio.run(abrupt_viewers(500, fps=1, rounds=2)), rounds=1,
                                 iterations=1)  # fmt: skip
-    benchmark.extra_info.update({"reaped_s": result["reaped_s"], "peak": result["peak"],
-                                 "baseline": result["baseline"], "after": result["after"]})
+    benchmark.extra_info.update(
+        {
+            "reaped_s": result["reaped_s"],
+            "peak": result["peak"],
+            "baseline": result["baseline"],
+            "after": result["after"],
+        }
+    )
 
 
 @pytest.mark.timeout(900)

@@ -131,18 +131,19 @@ def test_probe_reports_the_transport_of_a_udp_only_camera(camera_factory) -> Non
 
 
 def test_probe_reports_a_recovered_outage_apart_from_errors(camera: TestCamera) -> None:
-    process = subprocess.Popen(
-        [*STREAMLAB, "probe", camera.url, "--duration", "7", "--retry", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "STREAMING_RECONNECT_MAX_S": "0.5"},
-    )  # fmt: skip
-    time.sleep(2.5)
-    camera.kill()  # an outage in the middle of the probe
-    time.sleep(0.5)
-    camera.start()
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 0, err
-    report = json.loads(out.strip().splitlines()[-1])
+    from streamlab.camera.faults import CuttingProxy
+
+    # every connection is cut 1.5 s after it opens (<= 45 frames at 30 fps), so 75 frames
+    # need at least one outage; the probe ends on its 75th frame, streaming again
+    with CuttingProxy(camera.port, cut_after_s=1.5) as proxy:
+        done = subprocess.run(
+            [*STREAMLAB, "probe", proxy.url(camera.path), "--frames", "75", "--retry", "--json"],
+            capture_output=True, text=True, timeout=90,
+            env={**os.environ, "STREAMING_RECONNECT_MAX_S": "0.5"},
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["frames"] == 75
     assert report["reconnects"] >= 1
-    assert report["error"] is None  # it ended streaming: no final error
+    assert report["error"] is None, "it ended streaming: no final error"
     assert len(report["recovered"]) >= 1 and all(report["recovered"])

@@ -86,7 +86,7 @@ def test_h264_only_and_vp8_only_browsers_both_play_one_stream(served: str, chrom
     second = [page.evaluate(PLAYED, i) for i in (0, 1)]
     assert [s["codec"] for s in second] == ["video/H264", "video/VP8"]
     for before, after in zip(first, second, strict=True):
-        assert after["frames"] - before["frames"] >= 30, "both keep decoding (>= 15 fps)"
+        assert after["frames"] - before["frames"] >= 16, "both keep decoding (>= 8 fps)"
         assert (after["width"], after["height"]) == (640, 480)
     with urllib.request.urlopen(served + "api/streams") as response:
         stream = json.load(response)["streams"][0]

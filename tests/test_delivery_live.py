@@ -127,10 +127,10 @@ async def test_bandwidth_viewer_settles_on_a_rung_that_fits(rate: str, fits_bps:
     assert rung["target_bps"] <= fits_bps, "a rung whose bitrate fits the link"
     assert after["target_bps"] <= fits_bps, "probes never leave it on a rung too big"
     assert after["quality_changes"] - changes <= 2, "settled: at most a probe up and back"
-    assert len(limited_frames) >= 5 * 10, "plays after settling"
+    assert len(limited_frames) >= 5 * 6, "plays after settling"
     assert max_gap_s(limited_frames) < 1.0, "no freeze after settling"
     assert free_info["rung"] == "source", "an unlimited viewer keeps the top rung"
-    assert len(free_frames) >= 5 * 15
+    assert len(free_frames) >= 5 * 8
 
 
 @pytest.mark.parametrize("loss", ["5%", "25%"])
@@ -147,7 +147,11 @@ async def test_a_lossy_viewer_cannot_flood_the_others_with_keyframes(loss: str) 
         started = now()
         (encoder,) = stream.fanout.encoders.values()
         keyframes_before = encoder.encoder.keyframes
-        await asyncio.sleep(8)
+        plis = 0
+        while now() - started < 8:
+            # the worst a broken decoder does: a PLI every 50 ms, through its lossy link
+            plis += await lossy.request_keyframe()
+            await asyncio.sleep(0.05)
         elapsed = now() - started
         keyframes = encoder.encoder.keyframes - keyframes_before
         lossy_info = stream.fanout.viewer_info(stream.fanout.viewers[lossy_id])
@@ -155,14 +159,14 @@ async def test_a_lossy_viewer_cannot_flood_the_others_with_keyframes(loss: str) 
         await lossy.close()
         await clean.close()
     print(
-        f"{loss} loss: {lossy_info['keyframe_requests']} keyframe requests, {lossy_info['nacks']} "
-        f"NACKed, {lossy_info['retransmitted']} resent; {keyframes} keyframes in {elapsed:.1f} s"
+        f"{loss} loss: {plis} PLIs sent, {lossy_info['keyframe_requests']} keyframe requests "
+        f"received, {lossy_info['nacks']} NACKed, {lossy_info['retransmitted']} resent; "
+        f"{keyframes} keyframes in {elapsed:.1f} s"
     )
     assert lossy_info["nacks"] > 0 and lossy_info["retransmitted"] > 0, "losses were repaired"
-    assert keyframes <= elapsed / 0.5 + 2, "at most one keyframe per 500 ms"
-    if loss == "25%":
-        assert lossy_info["keyframe_requests"] >= 1, "the lossy viewer did ask for keyframes"
-    assert len(clean_frames) >= elapsed * 12, "the clean viewer keeps playing"
+    assert lossy_info["keyframe_requests"] >= 20, "the lossy viewer's PLIs reached the server"
+    assert 2 <= keyframes <= elapsed / 0.5 + 2, "answered, at most one keyframe per 500 ms"
+    assert len(clean_frames) >= elapsed * 8, "the clean viewer keeps playing"
 
 
 async def test_network_conditions_are_measured_through_the_link() -> None:

@@ -141,7 +141,7 @@ async def test_liveplot_follows_a_served_stream() -> None:
     metrics = set(data["metric"])
     assert {"fps", "latency", "lag", "kbps", "stages", "marker"} <= metrics
     fps_out = data[(data.metric == "fps") & (data.series == "out")]["value"]
-    assert fps_out.max() >= 20
+    assert fps_out.max() >= 10
     assert any("320x180" in s for s in data[data.metric == "marker"]["series"])
     await client.close()
     await served.stop()

@@ -14,6 +14,7 @@ import contextlib
 import os
 import socket
 import threading
+from typing import Self
 
 from streamlab.camera.launcher import free_port
 
@@ -30,7 +31,7 @@ class _Listener:
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
 
-    def start(self) -> _Listener:
+    def start(self) -> Self:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
@@ -81,7 +82,7 @@ class _Listener:
             conns = list(self._open)
         self._drop(*conns)
 
-    def __enter__(self) -> _Listener:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -154,9 +154,22 @@ class WhepClient:
             if buffer is not None:
                 buffer._packets = [None] * buffer.capacity
                 buffer._origin = None
-            for ssrc in list(streams):
-                with contextlib.suppress(Exception):
-                    await receiver._send_rtcp_pli(ssrc)  # type: ignore[union-attr]
+            await self.request_keyframe()
+
+    async def request_keyframe(self) -> int:
+        """Ask the sender for a keyframe now: one RTCP PLI per received video stream, as a
+        browser sends when it cannot decode. Returns how many PLIs were sent."""
+        pc = self.pc
+        if pc is None:
+            return 0
+        receiver = next((t.receiver for t in pc.getTransceivers() if t.receiver), None)
+        streams = getattr(receiver, "_RTCRtpReceiver__remote_streams", {})
+        sent = 0
+        for ssrc in list(streams):
+            with contextlib.suppress(Exception):
+                await receiver._send_rtcp_pli(ssrc)  # type: ignore[union-attr]
+                sent += 1
+        return sent
 
     async def _read(self, read_codes: bool) -> None:
         await self._track_ready.wait()
