@@ -214,9 +214,20 @@ async def viewers_child(url: str, count: int) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     assert child.stdout is not None
-    line = await asyncio.wait_for(child.stdout.readline(), 60 + count * 0.5)
-    assert line.strip() == b"READY", line
+    try:
+        line = await asyncio.wait_for(child.stdout.readline(), 60 + count * 0.5)
+        assert line.strip() == b"READY", line
+    except BaseException:
+        await kill_all([child])  # never leave a process of viewers behind
+        raise
     return child
+
+
+async def kill_all(children: list[asyncio.subprocess.Process]) -> None:
+    for child in children:
+        if child.returncode is None:
+            child.send_signal(signal.SIGKILL)
+        await child.wait()
 
 
 async def abrupt_viewers(count: int, *, monkeypatch: pytest.MonkeyPatch | None = None,
@@ -247,11 +258,13 @@ async def abrupt_viewers(count: int, *, monkeypatch: pytest.MonkeyPatch | None =
         peaks: list[int] = []
         for _ in range(rounds):
             shares = [min(per_child, count - i) for i in range(0, count, per_child)]
-            children = [await viewers_child(server.url + "whep/demo", n) for n in shares]
-            peak = {**resources(), "sessions": len(server.sessions)}
-            for child in children:
-                child.send_signal(signal.SIGKILL)
-                await child.wait()
+            children: list[asyncio.subprocess.Process] = []
+            try:
+                for n in shares:
+                    children.append(await viewers_child(server.url + "whep/demo", n))
+                peak = {**resources(), "sessions": len(server.sessions)}
+            finally:
+                await kill_all(children)
             killed = time.monotonic()
             reaped_s = await until(lambda: not server.sessions and not stream.fanout.viewers,
                                    interval * 1.2 * (failures + 2) + 10 + count * 0.05,
