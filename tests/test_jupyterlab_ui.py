@@ -34,9 +34,13 @@ KERNEL_IDLE = (
     " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
     " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'"
 )
+# from the cells' models, not the DOM: JupyterLab renders cells outside the viewport lazily,
+# and a prompt there once still showed [*] after its cell had run (the next one showed [9])
 PROMPTS = (
-    "[...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')]"
-    ".map(p => p.textContent.trim())"
+    "window.jupyterapp.shell.currentWidget.content.widgets"
+    ".filter(c => c.model.type === 'code')"
+    ".map(c => c.model.executionState === 'running' ? '[*]:'"
+    " : c.model.executionCount === null ? '[ ]:' : `[${c.model.executionCount}]:`)"
 )
 CELLS_STARTED = f"() => {PROMPTS}.some(p => p.includes('*') || /\\[\\d+\\]/.test(p))"
 CELLS_FINISHED = f"() => {PROMPTS}.length > 0 && {PROMPTS}.every(p => /\\[\\d+\\]/.test(p))"
