@@ -3,6 +3,14 @@
 aioice starts its consent-freshness task when ``connect()`` resumes, which can happen after
 ``close()`` if the connection completed just before it was closed; that task then runs
 forever. ``close_peer`` closes the connection and cancels such a task when it appears.
+
+A closed aiortc peer also sits in reference cycles (its transports' event listeners are
+bound methods of the peer; our track points back at its sender), so only a full cyclic
+collection would free it: ~1,450 objects per peer, and with hundreds of peers connected
+such a collection holds the event loop for a second. After the last late check
+``close_peer`` removes those listeners and back-references, and reference counting frees
+most of the peer at once (30 reaped peers: 43,507 objects left for the collector before,
+7,566 after).
 """
 
 from __future__ import annotations
@@ -39,12 +47,39 @@ def _cancel_consent(connections: list[Any]) -> None:
             task.cancel()
 
 
+def _emitters(pc: RTCPeerConnection) -> list[Any]:
+    """The peer and its transports: everything whose listeners can point back at it."""
+    found: list[Any] = [pc]
+    dtls_transports = [t.sender.transport for t in pc.getTransceivers() if t.sender]
+    dtls_transports += [t.receiver.transport for t in pc.getTransceivers() if t.receiver]
+    if pc.sctp is not None:
+        found.append(pc.sctp)
+        dtls_transports.append(pc.sctp.transport)
+    for dtls in dtls_transports:
+        ice = getattr(dtls, "transport", None)
+        found += [dtls, ice, getattr(ice, "iceGatherer", None)]
+    unique = {id(e): e for e in found if hasattr(e, "remove_all_listeners")}
+    return list(unique.values())
+
+
+def _release(pc: RTCPeerConnection, connections: list[Any]) -> None:
+    _cancel_consent(connections)
+    with contextlib.suppress(Exception):  # aiortc's internals: never fail a close over this
+        for emitter in _emitters(pc):
+            emitter.remove_all_listeners()
+        for transceiver in pc.getTransceivers():
+            track: Any = transceiver.sender.track if transceiver.sender else None
+            if getattr(track, "sender", None) is not None:
+                track.sender = None
+
+
 async def close_peer(pc: RTCPeerConnection) -> None:
-    """Close ``pc`` and make sure no ICE task outlives it."""
+    """Close ``pc``, make sure no ICE task outlives it, then release its cycles."""
     connections = _ice_connections(pc)
     with contextlib.suppress(Exception):
         await pc.close()
     _cancel_consent(connections)
     loop = asyncio.get_running_loop()
-    for delay in _LATE_CHECKS_S:
+    for delay in _LATE_CHECKS_S[:-1]:
         loop.call_later(delay, _cancel_consent, connections)
+    loop.call_later(_LATE_CHECKS_S[-1], _release, pc, connections)
