@@ -191,3 +191,17 @@ def test_auto_transport_switches_once_per_failure() -> None:
     fixed = TransportChooser("tcp")
     assert not fixed.after_failure(refused=True, silent_udp=False)
     assert fixed.current == "tcp"
+
+
+def test_a_refusal_is_read_from_the_reason_not_the_url() -> None:
+    import errno
+
+    import av
+
+    from streamlab.sources.transport import is_refusal
+
+    url = "rtsp://127.0.0.1:34461/cam"  # "461" in the port once read as a refusal
+    assert not is_refusal(av.error.InvalidDataError(1094995529, "Invalid data found", url))
+    assert not is_refusal(av.error.ConnectionRefusedError(errno.ECONNREFUSED, "refused", url))
+    assert is_refusal(av.error.FFmpegError(errno.EPROTONOSUPPORT, "Protocol not supported", url))
+    assert is_refusal(OSError("RTSP/1.0 461 Unsupported Transport"))

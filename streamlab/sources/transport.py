@@ -19,8 +19,9 @@ def is_refusal(exc: BaseException) -> bool:
     """Whether ``exc`` is a camera refusing the requested lower transport (461)."""
     if getattr(exc, "errno", None) == errno.EPROTONOSUPPORT:
         return True
-    text = str(exc).lower()
-    return "protocol not supported" in text or "461" in text
+    # the reason only: str(exc) ends with the URL, and a camera on port 34461 is no refusal
+    reason = str(getattr(exc, "strerror", None) or exc).lower()
+    return "protocol not supported" in reason or "461 unsupported" in reason
 
 
 class TransportChooser:
