@@ -24,20 +24,20 @@ from aiortc import RTCPeerConnection
 _LATE_CHECKS_S = (0.5, 3.0)
 
 
+def _ice_transports(pc: RTCPeerConnection) -> list[tuple[Any, Any]]:
+    """Each (DTLS transport, its ICE transport) of ``pc``: media and data channel."""
+    dtls_transports = [t.sender.transport for t in pc.getTransceivers() if t.sender]
+    dtls_transports += [t.receiver.transport for t in pc.getTransceivers() if t.receiver]
+    if pc.sctp is not None:
+        dtls_transports.append(pc.sctp.transport)
+    unique = {id(d): d for d in dtls_transports if d is not None}
+    return [(dtls, getattr(dtls, "transport", None)) for dtls in unique.values()]
+
+
 def _ice_connections(pc: RTCPeerConnection) -> list[Any]:
-    connections = []
-    for transceiver in pc.getTransceivers():
-        dtls = transceiver.sender.transport if transceiver.sender else None
-        ice = getattr(dtls, "transport", None)
-        connection = getattr(ice, "_connection", None)
-        if connection is not None:
-            connections.append(connection)
-    sctp = pc.sctp
-    ice = getattr(getattr(sctp, "transport", None), "transport", None)
-    connection = getattr(ice, "_connection", None)
-    if connection is not None:
-        connections.append(connection)
-    return connections
+    found = (getattr(ice, "_connection", None) for _, ice in _ice_transports(pc))
+    unique = {id(c): c for c in found if c is not None}
+    return list(unique.values())
 
 
 def _cancel_consent(connections: list[Any]) -> None:
@@ -49,14 +49,8 @@ def _cancel_consent(connections: list[Any]) -> None:
 
 def _emitters(pc: RTCPeerConnection) -> list[Any]:
     """The peer and its transports: everything whose listeners can point back at it."""
-    found: list[Any] = [pc]
-    dtls_transports = [t.sender.transport for t in pc.getTransceivers() if t.sender]
-    dtls_transports += [t.receiver.transport for t in pc.getTransceivers() if t.receiver]
-    if pc.sctp is not None:
-        found.append(pc.sctp)
-        dtls_transports.append(pc.sctp.transport)
-    for dtls in dtls_transports:
-        ice = getattr(dtls, "transport", None)
+    found: list[Any] = [pc, pc.sctp]
+    for dtls, ice in _ice_transports(pc):
         found += [dtls, ice, getattr(ice, "iceGatherer", None)]
     unique = {id(e): e for e in found if hasattr(e, "remove_all_listeners")}
     return list(unique.values())
