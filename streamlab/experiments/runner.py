@@ -144,7 +144,7 @@ async def _measure(scenario: Scenario, source: str, result: RunResult, tick: Tic
         command = [*HOSTS, "serve", "--source", source, "--settings",
                    json.dumps(scenario.settings)]  # fmt: skip
     with Child(command, what=f"{scenario.system} server") as child:
-        base = child.ready("viewer:", 40.0)
+        base = await asyncio.to_thread(child.ready, "viewer:", 40.0)  # waits on a Condition
         await _measure_viewers(scenario, base, child, result, tick)
 
 
@@ -338,7 +338,7 @@ async def _measure_transcode(
 
     with Child(command, what=f"{scenario.baseline} baseline") as child:
         child.on_line = on_line
-        child.ready("frame=", 40.0)
+        await asyncio.to_thread(child.ready, "frame=", 40.0)
         process = psutil.Process(child.pid)
         process.cpu_percent(None)
         series: list[dict[str, Any]] = []
