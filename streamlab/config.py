@@ -52,6 +52,9 @@ class StreamingConfig(BaseSettings):
     rtp_clock: Literal["arrival", "camera"] = Field(
         "arrival", description="RTP timestamps from arrival time or the camera's own clock"
     )
+    playout_delay: str = Field(
+        "0", description="how long the browser may hold a frame: 0, browser, MS or MIN-MAX (ms)"
+    )
     passthrough_join: Literal["gop", "bridge", "wait"] = Field(
         "bridge", description="how a passthrough viewer starts between the camera's keyframes"
     )
@@ -152,6 +155,16 @@ class StreamingConfig(BaseSettings):
 
         try:
             return str(NetworkSpec.parse(value))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("playout_delay")
+    @classmethod
+    def _playout_spec(cls, value: str) -> str:
+        from streamlab.delivery.playout import normalized
+
+        try:
+            return normalized(value)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
 

@@ -25,12 +25,16 @@ async def test_panel_changes_reach_the_running_pipeline() -> None:
         panel.controls["buffering"].value = "drop_oldest:2"
         panel.detectors.value = ("motion", "faces")
         panel.controls["overlay"].value = False
+        assert panel.controls["rtp_clock"].options == ("arrival", "camera")
+        panel.controls["rtp_clock"].value = "camera"
+        panel.controls["playout_delay"].value = "0-1000"
         await asyncio.sleep(0.5)
         await panel.stop()
         assert pipeline.config.skipping == "every_nth:4"
         assert pipeline.config.buffering == "drop_oldest:2"
         assert pipeline.config.analyze == ["motion", "faces"]
         assert pipeline.config.overlay is False
+        assert (pipeline.config.rtp_clock, pipeline.config.playout_delay) == ("camera", "0-1000")
         assert "applied" in panel.status.value
         stats = panel.refresh_stats()
         assert stats["skipping"] == "every_nth:4"

@@ -28,6 +28,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--network", help="emulated link per viewer, e.g. rate=800k,delay=40ms,loss=1%%"
     )
+    parser.add_argument(
+        "--playout-delay",
+        help="how long browsers may hold a frame: 0 (default: at once) | browser | MS | MIN-MAX",
+    )
     parser.add_argument("--analyze", help="detectors, e.g. motion,people")
     parser.add_argument("--skipping", help="skipping strategy, e.g. every_nth:3")
     parser.add_argument("--buffering", help="buffering strategy, e.g. latest")
@@ -41,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     analyze = [n.strip() for n in args.analyze.split(",") if n.strip()] if args.analyze else None
     config = load_config(codec=args.codec, quality=args.quality, network=args.network,
-                         analyze=analyze,
+                         analyze=analyze, playout_delay=args.playout_delay,
                          skipping=args.skipping, buffering=args.buffering, host=args.host,
                          port=args.port)  # fmt: skip
     if len(args.name) > len(args.source):

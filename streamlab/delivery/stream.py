@@ -8,8 +8,9 @@ camera's access units, straight from the source thread; one joining between the 
 keyframes starts at once (``passthrough_join``: the cached group of pictures replayed in one
 burst, or a transcoded bridge until the camera's next keyframe). A viewer switches rung at a
 keyframe of the new rung; keyframes are coalesced and rate-limited per encoder. Settings
-changes (``quality``, ``codec``, ``network``) arrive as ``SettingsChanged`` events, whoever
-made them: ``pipeline.update``, ``Server.update``, ``PATCH /api/streams/{name}``, a panel.
+changes (``quality``, ``codec``, ``network``, ``playout_delay``, ...) arrive as
+``SettingsChanged`` events, whoever made them: ``pipeline.update``, ``Server.update``,
+``PATCH /api/streams/{name}``, a panel.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from streamlab.delivery.estimate import BandwidthEstimator
 from streamlab.delivery.gop import GopCache
 from streamlab.delivery.keyframes import KeyframeLimiter
 from streamlab.delivery.network import NetworkSpec, attach_link
+from streamlab.delivery.playout import PlayoutDelay
+from streamlab.delivery.playout import normalized as normalized_playout
 from streamlab.delivery.rtcp import hook_sender
 from streamlab.delivery.viewer import Viewer
 from streamlab.errors import ConfigError, NegotiationError
@@ -52,6 +55,7 @@ MAX_CHANNEL_BUFFER = 1_000_000
 DRAIN_S = 0.3  # pause before a loss-driven step down (the link's queue drains)
 START_FACTOR = 1.5  # a new viewer's estimate, times the top rung: it starts on the top rung
 MAX_FACTOR = 4.0
+VIEWER_SETTINGS = ("network", "quality", "playout_delay")
 
 
 class StreamDelivery:
@@ -79,6 +83,7 @@ class StreamDelivery:
         self.ladder: tuple[Level, ...] | None = None
         self._source_size: tuple[int, int] | None = None
         self.clock = MediaClock(config.rtp_clock)
+        self.playout_spec = config.playout_delay
         self._last_result_seq = -1
         self._frame_ticks: OrderedDict[int, tuple[int, int | None]] = OrderedDict()
         self._unit_ticks: OrderedDict[int, int] = OrderedDict()
@@ -156,20 +161,23 @@ class StreamDelivery:
         self._sync_encoders()
 
     def update_viewer(self, viewer_id: str, **settings: str | None) -> dict[str, Any]:
-        """Per-viewer settings: ``network`` and ``quality`` (a spec, or None to follow the
-        stream again). KeyError for an unknown viewer, ConfigError for a bad setting; nothing
-        changes unless every setting is valid."""
+        """Per-viewer settings: ``network``, ``quality`` and ``playout_delay`` (a spec, or
+        None to follow the stream again). KeyError for an unknown viewer, ConfigError for a
+        bad setting; nothing changes unless every setting is valid."""
         viewer = self.viewers[viewer_id]
-        unknown = sorted(set(settings) - {"network", "quality"})
+        unknown = sorted(set(settings) - set(VIEWER_SETTINGS))
         if unknown:
-            raise ConfigError(f"unknown viewer setting {unknown[0]!r}; use network or quality")
+            raise ConfigError(f"unknown viewer setting {unknown[0]!r}; use "
+                              + ", ".join(VIEWER_SETTINGS))  # fmt: skip
+        for name, value in settings.items():
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"viewer setting {name!r} must be a string or null")
         network = settings.get("network")
         spec = NetworkSpec.parse(network) if isinstance(network, str) else None
         wanted = settings.get("quality")
         strategy = quality.create(quality.validate(wanted)) if isinstance(wanted, str) else None
-        for name, value in settings.items():
-            if value is not None and not isinstance(value, str):
-                raise ConfigError(f"viewer setting {name!r} must be a string or null")
+        playout = settings.get("playout_delay")
+        playout = normalized_playout(playout) if isinstance(playout, str) else None
         if "network" in settings:
             viewer.network_override = spec
             if viewer.link is not None:
@@ -177,7 +185,18 @@ class StreamDelivery:
         if "quality" in settings:
             viewer.quality_override = wanted
             viewer.strategy = strategy or quality.create(self.quality_spec)
+        if "playout_delay" in settings:
+            viewer.playout_override = playout
+            self._tell_playout(viewer)
         return self.viewer_info(viewer)
+
+    def playout_of(self, viewer: Viewer) -> PlayoutDelay | None:
+        """The playout-delay range ``viewer`` is to be told (None: no hint)."""
+        return PlayoutDelay.parse(viewer.playout_override or self.playout_spec)
+
+    def _tell_playout(self, viewer: Viewer) -> None:
+        if viewer.playout is not None:
+            viewer.playout.delay = self.playout_of(viewer)
 
     def viewer_info(self, viewer: Viewer) -> dict[str, Any]:
         return viewer.info(self.ladder, self.network)
@@ -488,6 +507,10 @@ class StreamDelivery:
                     viewer.link.update(self.network)
         if "rtp_clock" in changes:
             self.clock.mode = changes["rtp_clock"]  # each path re-anchors on its next frame
+        if "playout_delay" in changes:
+            self.playout_spec = str(changes["playout_delay"])
+            for viewer in self.viewers.values():
+                self._tell_playout(viewer)
         if "passthrough_join" in changes:
             self.join = changes["passthrough_join"]
             self.gop = GopCache()
@@ -523,6 +546,7 @@ class StreamDelivery:
             "passthrough_keyframe_requests": self.passthrough.requests,
             "passthrough_join": self.join,
             "rtp_clock": self.clock.mode,
+            "playout_delay": self.playout_spec,
             "clock_anchors": self.clock.anchors,
             "gop_cache": self.gop.stats(),
             "bridges": self.bridges,

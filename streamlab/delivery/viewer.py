@@ -39,6 +39,10 @@ class Viewer:
     last_ticks: int = -1
     network_override: NetworkSpec | None = None
     quality_override: str | None = None
+    playout_override: str | None = None
+    playout: Any = None
+    """The sender's playout-delay hint (``webrtc.playout.PlayoutHint``); None when the
+    viewer did not offer the extension."""
     link: EmulatedLink | None = None
     quality_changes: int = 0
     keyframe_requests: int = 0
@@ -114,6 +118,7 @@ class Viewer:
             "loss": round(estimator.loss, 4),
             "rtt_ms": None if estimator.rtt_s is None else round(estimator.rtt_s * 1000, 1),
             "network": str(network),
+            "playout_delay": _playout(self.playout),
             "link": self.link.stats.to_dict() if self.link is not None else None,
             "connected": self.connected,
             "frames_sent": self.frames_sent,
@@ -125,3 +130,10 @@ class Viewer:
             "retransmitted": self.guard.retransmitted,
             "quality_changes": self.quality_changes,
         }
+
+
+def _playout(hint: Any) -> str | None:
+    """What the viewer is told: a range, ``browser``, or None when it cannot be told."""
+    if hint is None:
+        return None
+    return "browser" if hint.delay is None else str(hint.delay)

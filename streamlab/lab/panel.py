@@ -2,7 +2,8 @@
 
 Every live setting has a control: strategy specs are comboboxes (pick a registered name or
 type a spec such as ``drop_oldest:6``), numbers are sliders with the config model's ranges,
-detectors are a multi-select, overlay a checkbox, network conditions a text field. Each
+detectors are a multi-select, overlay a checkbox, network conditions and the playout delay
+comboboxes of examples, the RTP clock and the passthrough join dropdowns. Each
 change goes through one ``update(...)`` (validated by the config model, applied at a frame
 boundary). The widgets always show the settings *as applied*: the panel listens for
 ``SettingsChanged`` on the pipeline's bus, so changes from code, from the HTTP API or from
@@ -35,6 +36,10 @@ QUALITY_CHOICES = ["fixed:source", "fixed:1280x720", "fixed:960x540", "fixed:640
                    "fixed:480x270", "fixed:320x180", "aimd", "bandwidth"]  # fmt: skip
 NETWORK_CHOICES = ["", "rate=2M,delay=20ms", "rate=800k,delay=40ms,jitter=5ms",
                    "rate=300k,delay=80ms,loss=1%", "loss=5%"]  # fmt: skip
+TEXT_FIELDS = {  # free text with examples: (choices, placeholder)
+    "network": (NETWORK_CHOICES, "rate=800k,delay=40ms,jitter=5ms,loss=1%"),
+    "playout_delay": (["0", "browser", "100", "300", "0-1000"], "0, browser, MS or MIN-MAX"),
+}
 
 
 def strategy_choices(family: str) -> list[str]:
@@ -46,6 +51,18 @@ def strategy_choices(family: str) -> list[str]:
     except ModuleNotFoundError:
         return []
     return registry.names()
+
+
+CHOICE_FIELDS = ("rtp_clock", "passthrough_join")
+
+
+def literal_choices(name: str) -> list[str]:
+    """The values a ``Literal`` setting allows, from the config model."""
+    from typing import get_args
+
+    from streamlab.config import StreamingConfig
+
+    return [str(v) for v in get_args(StreamingConfig.model_fields[name].annotation)]
 
 
 def detector_choices() -> list[str]:
@@ -90,12 +107,19 @@ class ControlPanel:
                                    description=name, ensure_option=False,
                                    continuous_update=False, style=wide)  # fmt: skip
             self.controls[name] = box
-        if "network" in fields:
-            self.controls["network"] = widgets.Combobox(
-                value=str(settings["network"]), options=NETWORK_CHOICES, description="network",
-                ensure_option=False, continuous_update=False, style=wide,
-                placeholder="rate=800k,delay=40ms,jitter=5ms,loss=1%",
-            )  # fmt: skip
+        for name, (examples, placeholder) in TEXT_FIELDS.items():
+            if name in fields:
+                self.controls[name] = widgets.Combobox(
+                    value=str(settings[name]), options=examples, description=name,
+                    ensure_option=False, continuous_update=False, style=wide,
+                    placeholder=placeholder,
+                )  # fmt: skip
+        for name in CHOICE_FIELDS:
+            if name in fields:
+                self.controls[name] = widgets.Dropdown(
+                    value=str(settings[name]), options=literal_choices(name), description=name,
+                    style=wide,
+                )  # fmt: skip
         for name in SLIDER_FIELDS:
             if name not in fields:
                 continue

@@ -23,7 +23,8 @@ LIVE_FIELDS: tuple[str, ...] = tuple(
     for name in (
         "buffering", "skipping", "analyze", "target_fps", "frame_skip_interval",
         "analysis_frame_interval", "detection_frame_interval", "analysis_lag_budget_ms",
-        "quality", "codec", "network", "overlay", "stage_delay_ms",
+        "quality", "codec", "network", "overlay", "stage_delay_ms", "playout_delay",
+        "rtp_clock", "passthrough_join",
     )
     if name in StreamingConfig.model_fields
 )  # fmt: skip

@@ -127,8 +127,9 @@ class Server:
         return stream.settings()
 
     async def update_viewer(self, name: str, viewer_id: str, **settings: Any) -> dict[str, Any]:
-        """Per-viewer ``network`` / ``quality`` (None: follow the stream); returns the
-        viewer's info. KeyError for an unknown stream or viewer, ConfigError for a bad value."""
+        """Per-viewer ``network`` / ``quality`` / ``playout_delay`` (None: follow the stream);
+        returns the viewer's info. KeyError for an unknown stream or viewer, ConfigError for a
+        bad value."""
         stream = self.streams.get(name)
         if stream is None:
             raise KeyError(name)

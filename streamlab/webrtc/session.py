@@ -24,6 +24,7 @@ from streamlab.webrtc.ice import (
     rtc_configuration,
 )
 from streamlab.webrtc.peer import close_peer
+from streamlab.webrtc.playout import negotiate as negotiate_playout
 
 log = structlog.get_logger("streamlab.webrtc")
 
@@ -92,6 +93,7 @@ async def answer_offer(
                 await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
             except Exception as exc:  # aiortc raises many types for a bad offer
                 raise NegotiationError(_negotiation_message(exc, viewer.codec.mime)) from None
+            viewer.playout = negotiate_playout(transceiver, sdp, fanout.playout_of(viewer))
             try:
                 answer = await pc.createAnswer()
                 await pc.setLocalDescription(answer)
