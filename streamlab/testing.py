@@ -58,9 +58,24 @@ async def take(subscription: Subscription, count: int, *, within_s: float = 30.0
     return frames
 
 
-def source_threads() -> list[threading.Thread]:
-    """Live source threads (named ``source:...``), to check that nothing leaked."""
+_known_source_threads: set[threading.Thread] = set()
+
+
+def _live_source_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("source:") and t.is_alive()]
+
+
+@pytest.fixture(autouse=True)
+def _source_threads_before_the_test() -> None:
+    """Remember the source threads alive when a test starts (see ``source_threads``)."""
+    _known_source_threads.clear()
+    _known_source_threads.update(_live_source_threads())
+
+
+def source_threads() -> list[threading.Thread]:
+    """Live source threads (named ``source:...``) started during the current test, to
+    check that nothing leaked. One an earlier test leaked fails that test, not this one."""
+    return [t for t in _live_source_threads() if t not in _known_source_threads]
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -28,7 +28,7 @@ from streamlab.experiments import results, stats
 # metric -> +1 higher is better, -1 lower is better, 0 neither
 METRICS: dict[str, int] = {
     "latency_p50_ms": -1, "latency_p95_ms": -1, "latency_p99_ms": -1, "fps": 1,
-    "freezes": -1, "max_gap_ms": -1, "kbps": 0, "analysis_lag_p50_ms": -1,
+    "freezes": -1, "max_gap_ms": -1, "interval_p95_ms": -1, "kbps": 0, "analysis_lag_p50_ms": -1,
     "analysis_lag_p95_ms": -1, "cpu_percent": -1, "rss_mb": -1, "quality_changes": 0,
     "time_to_settle_s": -1,
 }  # fmt: skip

@@ -224,6 +224,11 @@ def percentiles(values: list[float], qs: tuple[float, ...] = (50, 95, 99)) -> li
     return [round(float(v), 1) for v in np.percentile(np.asarray(values, dtype=float), qs)]
 
 
+def intervals(arrivals: list[float]) -> list[float]:
+    """The time between consecutive frames of one viewer, in ms."""
+    return np.diff(np.asarray(sorted(arrivals), dtype=float)).tolist() if len(arrivals) > 1 else []
+
+
 def gaps(arrivals: list[float]) -> tuple[int, float]:
     """(freezes = gaps longer than 100 ms, the longest gap in ms) of one viewer's frames."""
     if len(arrivals) < 2:

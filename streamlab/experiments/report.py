@@ -19,7 +19,8 @@ from streamlab.experiments.stats import quartiles
 
 KEY_COLUMNS = (
     ("latency_p50_ms", "p50 ms"), ("latency_p95_ms", "p95 ms"), ("latency_p99_ms", "p99 ms"),
-    ("fps", "fps"), ("freezes", "freezes"), ("max_gap_ms", "max gap ms"), ("kbps", "kbit/s"),
+    ("fps", "fps"), ("freezes", "freezes"), ("max_gap_ms", "max gap ms"),
+    ("interval_p95_ms", "interval p95 ms"), ("kbps", "kbit/s"),
     ("cpu_percent", "CPU %"), ("rss_mb", "RSS MB"), ("analysis_lag_p95_ms", "lag p95 ms"),
     ("quality_changes", "rung changes"), ("time_to_settle_s", "settle s"),
 )  # fmt: skip

@@ -259,6 +259,9 @@ def _metrics(
     latencies = [v for log in logs for _, v in log.latencies]
     p50, p95, p99 = measure.percentiles(latencies)
     gaps = [measure.gaps(log.arrivals) for log in logs]
+    (interval_p95,) = measure.percentiles(
+        [i for log in logs for i in measure.intervals(log.arrivals)], (95,)
+    )
     window = [row for row in series if row["t"] >= 0]
     lags = [row["analysis_lag_ms"] for row in window if row.get("analysis_lag_ms") is not None]
     lag50, lag95 = measure.percentiles(lags, (50, 95))
@@ -270,6 +273,7 @@ def _metrics(
         "fps": round(sum(fps) / len(fps), 2) if fps else None,
         "freezes": sum(g[0] for g in gaps),
         "max_gap_ms": max((g[1] for g in gaps), default=None),
+        "interval_p95_ms": interval_p95,
         "kbps": round(sum(kbps) / len(kbps), 1) if kbps else None,
         "analysis_lag_p50_ms": lag50, "analysis_lag_p95_ms": lag95,
         "cpu_percent": round(100 * busy / seconds, 1) if seconds > 0 else None,
