@@ -5,8 +5,9 @@
 target as its own process (``python -m streamlab.experiments.hosts ...``, as ``streamlab
 bench`` does), one after the other, ``--rounds`` times interleaved. A target is
 ``restreamer`` or a streamlab codec, optionally with settings: ``vp8``,
-``passthrough+rtp_clock=camera``. One Debian Chromium viewer watches the viewer page; besides
-the glass-to-glass latency read from the frame code, it records Chromium's own per-frame
+``passthrough+rtp_clock=camera``, ``vp8+playout_delay=browser``, ``vp8+analyze=people``
+(a comma list). One Debian Chromium viewer watches the viewer page; besides the
+glass-to-glass latency read from the frame code, it records Chromium's own per-frame
 figures from getStats: playout (jitterBufferDelay), the jitter buffer's target, decode time,
 the processing delay from first packet to decoded, and bytes per frame. Prints one JSON line
 per run and a table of medians.
@@ -74,7 +75,9 @@ async def measure(
         process, url = await host("restreamer", "--source", camera_url, "--port", str(port))
     else:
         codec, *pairs = target.split("+")
-        settings = {"codec": codec, **dict(p.split("=", 1) for p in pairs)}
+        settings: dict[str, Any] = {"codec": codec}
+        for key, value in (p.split("=", 1) for p in pairs):  # analyze=people,motion: a list
+            settings[key] = value.split(",") if key == "analyze" else value
         process, url = await host("serve", "--source", camera_url, "--port", str(port),
                                   "--settings", json.dumps(settings))  # fmt: skip
     try:

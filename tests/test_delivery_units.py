@@ -262,3 +262,52 @@ def test_media_clock_follows_the_camera_and_reanchors_on_a_jump() -> None:
     assert camera.ticks(10.4, 1500, tb) > restarted + 3000
     # each path is monotonic and anchored on its own, from the same origin
     assert camera.ticks(10.31, 5000, tb, path="units") == round((10.31 - 9.985) * 90000)
+
+
+# -- frame-rate decimation of a rung -----------------------------------------------------
+
+
+def taken_by(level_fps: int, times: list[float], *, pts: bool = True) -> list[int]:
+    """Which of frames at ``times`` (seconds) a rung at ``level_fps`` of a 30 fps source
+    encodes; on the camera's clock (pts, 90 kHz) or, without one, on arrival."""
+    from fractions import Fraction
+
+    from streamlab.delivery.encoders import EncoderKey, RungEncoder
+    from streamlab.strategies.quality import Level
+
+    level = Level("test", 320, 240, level_fps, 300_000)
+    rung = RungEncoder(EncoderKey("vp8", "test"), level, lambda *_: None, stream="t")
+    try:
+        taken = []
+        for seq, at in enumerate(times):
+            frame = sl.Frame.undecoded(seq, round(at * 90_000) if pts else None,  # type: ignore[arg-type]
+                                       Fraction(1, 90_000), 1000.0 + at, 320, 240)  # fmt: skip
+            if rung._wanted(frame):
+                taken.append(seq)
+        return taken
+    finally:
+        rung.close()
+
+
+def test_a_rung_at_the_source_rate_takes_every_frame_however_they_arrive() -> None:
+    import random
+
+    rng = random.Random(1)
+    jittery = [i / 30 + rng.uniform(-0.006, 0.006) for i in range(300)]  # a camera's clock
+    assert taken_by(30, jittery) == list(range(300))
+    bunched = [(i // 2) * 2 / 30 + (i % 2) * 0.002 for i in range(300)]  # pairs 2 ms apart
+    assert taken_by(30, bunched, pts=False) == list(range(300))
+
+
+def test_a_slower_rung_takes_frames_on_its_own_schedule() -> None:
+    import random
+
+    rng = random.Random(2)
+    jittery = [i / 30 + rng.uniform(-0.006, 0.006) for i in range(300)]
+    taken = taken_by(15, jittery)
+    assert len(taken) == 150, "exactly half of a 30 fps source, jitter or not"
+    assert all(b - a == 2 for a, b in itertools.pairwise(taken)), "every other frame"
+    restarted = [i / 30 for i in range(60)] + [i / 30 for i in range(60)]  # clock back to 0
+    assert len(taken_by(15, restarted)) == 60, "a clock that restarts starts a new schedule"
+    stalled = [i / 30 for i in range(30)] + [5 + i / 30 for i in range(30)]  # a 4 s gap
+    assert len(taken_by(15, stalled)) == 30

@@ -2,7 +2,7 @@
 
 Each runs in its own thread; while it is busy the newest frame waits and older ones are
 dropped (counted), so a slow encoder lowers its own frame rate and nobody else's. A rung
-with a lower frame rate than the source takes only every so many frames.
+with a lower frame rate than the source takes frames on a schedule of its own rate.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from streamlab.webrtc.encoder import SharedEncoder
 log = structlog.get_logger("streamlab.delivery")
 
 ENCODERS = {"vp8": "libvpx", "h264": "libx264"}
+EARLY_SHARE = 0.25  # a frame this share of the rung's interval early is still on time
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class RungEncoder:
         threads: int = 1,
         vp8_cpu_used: int = 16,
         keyframe_interval_s: float = 0.5,
+        source_fps: float = 30.0,
     ) -> None:
         self.key = key
         self.level = level
@@ -65,7 +67,8 @@ class RungEncoder:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"encoder:{stream}:{key}")
         self._busy = False
         self._waiting: tuple[Frame, int] | None = None
-        self._last_taken: float | None = None
+        self.source_fps = source_fps
+        self._next_due: float | None = None
         self._closed = False
         self.busy_drops = 0
         self.started_at = now()
@@ -81,11 +84,20 @@ class RungEncoder:
         self._start(frame, ticks)
 
     def _wanted(self, frame: Frame) -> bool:
-        """Frame-rate decimation for rungs slower than the source."""
-        at = frame.captured_at
-        if self._last_taken is not None and at - self._last_taken < 0.9 / self.level.fps:
+        """Frame-rate decimation for rungs slower than the source. Frames are taken on a
+        schedule of the rung's rate, on the source's own clock, so frames that arrive early
+        or bunched (camera jitter, a busy machine) are not dropped for it. A rung at the
+        source's rate takes every frame; a clock that jumps back or stalls starts afresh."""
+        if self.level.fps >= self.source_fps:
+            return True
+        at = _media_time(frame)
+        interval = 1.0 / self.level.fps
+        due = self._next_due
+        if due is not None and due - 2 * interval <= at < due - EARLY_SHARE * interval:
             return False
-        self._last_taken = at
+        if due is None or not due - 2 * interval <= at <= due + interval:
+            due = at
+        self._next_due = due + interval
         return True
 
     def _start(self, frame: Frame, ticks: int) -> None:
@@ -142,3 +154,10 @@ class RungEncoder:
             "encode_ms": round(encoder.last_encode_s * 1000, 2),
             "bytes": encoder.bytes,
         }
+
+
+def _media_time(frame: Frame) -> float:
+    """The frame's presentation time in seconds (its arrival time when it has none)."""
+    if frame.pts is None or not frame.time_base:
+        return frame.captured_at
+    return float(frame.pts * frame.time_base)

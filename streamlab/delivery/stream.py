@@ -382,7 +382,7 @@ class StreamDelivery:
                 self.encoders[key] = RungEncoder(
                     key, level, self._route, stream=self.stream,
                     threads=self.encoder_threads, vp8_cpu_used=self.vp8_cpu_used,
-                    keyframe_interval_s=self.keyframe_interval_s,
+                    keyframe_interval_s=self.keyframe_interval_s, source_fps=self.fps,
                 )  # fmt: skip
                 log.info("encoder_started", stream=self.stream, encoder=str(key))
 
