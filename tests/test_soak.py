@@ -1,5 +1,6 @@
-"""Soak: a served RTSP camera watched by 4 aiortc viewers; memory, fds, threads and the
-glass-to-glass p95 (frame code burned at the camera, read at each viewer) stay flat.
+"""Soak: a served RTSP camera watched by 4 aiortc viewers; the server's memory, fds and
+threads (its own process, measured on its PID) and the glass-to-glass p95 (frame code
+burned at the camera, read at each viewer) stay flat.
 
 60 s here; ``benchmarks/test_bench_soak.py`` runs the same for 30 minutes.
 """
@@ -7,7 +8,7 @@ glass-to-glass p95 (frame code burned at the camera, read at each viewer) stay f
 from __future__ import annotations
 
 import asyncio
-import gc
+import json
 import statistics
 import time
 from typing import Any
@@ -15,10 +16,9 @@ from typing import Any
 import psutil
 import pytest
 
-import streamlab as sl
-from streamlab.camera.launcher import TestCamera
+from streamlab.camera.launcher import TestCamera, free_port
+from streamlab.experiments.processes import HOSTS, Child
 from streamlab.webrtc.client import WhepClient
-from streamlab.webrtc.server import Server
 
 
 def p95(values: list[float]) -> float:
@@ -37,31 +37,35 @@ def forget(client: WhepClient) -> None:
 
 async def soak(camera_url: str, *, duration_s: float, viewers: int = 4,
                warmup_s: float = 5.0) -> dict[str, Any]:  # fmt: skip
-    """Serve ``camera_url`` to ``viewers`` viewers for ``duration_s``; sample every second.
-    Returns the first and the last fifth (after the warm-up) of every measure."""
-    process = psutil.Process()
-    server = Server(sl.load_config(port=0, max_viewers=max(16, viewers)))
-    server.add_stream(camera_url, name="cam")
+    """Serve ``camera_url`` (``streamlab.experiments.hosts serve``, its own process) to
+    ``viewers`` viewers in this process for ``duration_s``; sample every second. Returns the
+    first and the last fifth (after the warm-up) of every measure."""
+    settings = json.dumps({"max_viewers": max(16, viewers)})
+    command = [*HOSTS, "serve", "--source", camera_url, "--port", str(free_port()),
+               "--settings", settings]  # fmt: skip
     samples: list[dict[str, Any]] = []
-    async with server:
-        clients = [await WhepClient(server.url + "whep/cam").connect() for _ in range(viewers)]
-        await asyncio.gather(*(c.wait_frames(10) for c in clients))
-        await asyncio.sleep(warmup_s)
-        for c in clients:
-            forget(c)
-        started = time.monotonic()
-        while time.monotonic() - started < duration_s:
-            await asyncio.sleep(1.0)
-            latencies = [ms for c in clients for ms in c.received.latencies_ms]
+    with Child(command, what="streamlab server") as child:
+        url = await asyncio.to_thread(child.ready, "viewer:", 60.0)
+        server = psutil.Process(child.pid)
+        clients = [await WhepClient(url + "whep/cam").connect() for _ in range(viewers)]
+        try:
+            await asyncio.gather(*(c.wait_frames(10) for c in clients))
+            await asyncio.sleep(warmup_s)
             for c in clients:
                 forget(c)
-            gc.collect()
-            samples.append({"rss_mb": process.memory_info().rss / 2**20,
-                            "fds": process.num_fds(), "threads": process.num_threads(),
-                            "latencies": latencies})  # fmt: skip
-        frames = [c.received.frames for c in clients]
-        for c in clients:
-            await c.close()
+            started = time.monotonic()
+            while time.monotonic() - started < duration_s:
+                await asyncio.sleep(1.0)
+                latencies = [ms for c in clients for ms in c.received.latencies_ms]
+                for c in clients:
+                    forget(c)
+                samples.append({"rss_mb": server.memory_info().rss / 2**20,
+                                "fds": server.num_fds(), "threads": server.num_threads(),
+                                "latencies": latencies})  # fmt: skip
+            frames = [c.received.frames for c in clients]
+        finally:
+            for c in clients:
+                await c.close()
     fifth = max(1, len(samples) // 5)
     parts = {"first": samples[:fifth], "last": samples[-fifth:]}
     result: dict[str, Any] = {"viewers": viewers, "duration_s": duration_s, "frames": frames}

@@ -10,7 +10,8 @@ collection would free it: ~1,450 objects per peer, and with hundreds of peers co
 such a collection holds the event loop for a second. After the last late check
 ``close_peer`` removes those listeners and back-references, and reference counting frees
 most of the peer at once (30 reaped peers: 43,507 objects left for the collector before,
-7,566 after).
+7,566 after). Each sender's RTP history (up to 1,024 packets kept for retransmissions) is
+emptied as soon as the peer is closed.
 """
 
 from __future__ import annotations
@@ -56,6 +57,16 @@ def _emitters(pc: RTCPeerConnection) -> list[Any]:
     return list(unique.values())
 
 
+def _drop_histories(pc: RTCPeerConnection) -> None:
+    """Free each sender's RTP history now: up to 1,024 sent packets (~1.2 MB at 1.2 kB a
+    packet) that only retransmissions need, which a closed sender never sends again."""
+    with contextlib.suppress(Exception):
+        for transceiver in pc.getTransceivers():
+            history = getattr(transceiver.sender, "_RTCRtpSender__rtp_history", None)
+            if isinstance(history, dict):
+                history.clear()
+
+
 def _release(pc: RTCPeerConnection, connections: list[Any]) -> None:
     _cancel_consent(connections)
     with contextlib.suppress(Exception):  # aiortc's internals: never fail a close over this
@@ -73,6 +84,7 @@ async def close_peer(pc: RTCPeerConnection) -> None:
     with contextlib.suppress(Exception):
         await pc.close()
     _cancel_consent(connections)
+    _drop_histories(pc)
     loop = asyncio.get_running_loop()
     for delay in _LATE_CHECKS_S[:-1]:
         loop.call_later(delay, _cancel_consent, connections)

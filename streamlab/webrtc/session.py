@@ -40,11 +40,15 @@ class Session:
     fanout: StreamDelivery
     created_at: float = field(default_factory=now)
     closed: bool = False
+    connect_timer: asyncio.TimerHandle | None = None
 
     async def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        if self.connect_timer is not None:
+            self.connect_timer.cancel()  # it holds the session (and its peer) until it fires
+            self.connect_timer = None
         self.fanout.remove_viewer(self.id)
         await close_peer(self.pc)
 
@@ -110,7 +114,9 @@ async def answer_offer(
             task = asyncio.ensure_future(session.close())
             task.add_done_callback(lambda _: on_close(session) if callable(on_close) else None)
 
-    asyncio.get_running_loop().call_later(config.viewer_connect_timeout_s, give_up_if_not_connected)
+    session.connect_timer = asyncio.get_running_loop().call_later(
+        config.viewer_connect_timeout_s, give_up_if_not_connected
+    )
     if dropped:
         log.info("remote_candidates_ignored", stream=fanout.stream, count=dropped)
     log.info("viewer_joined", stream=fanout.stream, session=session_id,
