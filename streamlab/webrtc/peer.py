@@ -56,6 +56,15 @@ def _emitters(pc: RTCPeerConnection) -> list[Any]:
     return list(unique.values())
 
 
+def lighten_sendonly(transceiver: Any) -> None:
+    """A send-only transceiver's receiver never gets RTP: drop its bitrate estimator, 1,000
+    rate buckets that are two thirds of a peer's objects for the cyclic collector (whose
+    full passes over hundreds of peers hold the event loop for up to a second)."""
+    receiver = transceiver.receiver
+    if getattr(receiver, "_RTCRtpReceiver__remote_bitrate_estimator", None) is not None:
+        receiver._RTCRtpReceiver__remote_bitrate_estimator = None
+
+
 def _drop_histories(pc: RTCPeerConnection) -> None:
     """Free each sender's RTP history now: up to 1,024 sent packets (~1.2 MB at 1.2 kB a
     packet) that only retransmissions need, which a closed sender never sends again."""

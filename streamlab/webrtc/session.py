@@ -23,7 +23,7 @@ from streamlab.webrtc.ice import (
     local_addresses,
     rtc_configuration,
 )
-from streamlab.webrtc.peer import close_peer
+from streamlab.webrtc.peer import close_peer, lighten_sendonly
 from streamlab.webrtc.playout import negotiate as negotiate_playout
 
 log = structlog.get_logger("streamlab.webrtc")
@@ -78,6 +78,7 @@ async def answer_offer(
         session = Session(session_id, fanout.stream, pc, viewer, fanout)
         try:
             transceiver = pc.addTransceiver(viewer.track, direction="sendonly")
+            lighten_sendonly(transceiver)
             transceiver.setCodecPreferences(_preferences(viewer.codec.mime))
 
             @pc.on("datachannel")
