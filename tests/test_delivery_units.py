@@ -311,3 +311,20 @@ def test_a_slower_rung_takes_frames_on_its_own_schedule() -> None:
     assert len(taken_by(15, restarted)) == 60, "a clock that restarts starts a new schedule"
     stalled = [i / 30 for i in range(30)] + [5 + i / 30 for i in range(30)]  # a 4 s gap
     assert len(taken_by(15, stalled)) == 30
+
+
+def test_the_retransmit_history_keeps_a_second_or_three_round_trips() -> None:
+    from types import SimpleNamespace
+
+    from streamlab.delivery.rtcp import HISTORY_SIZE, RetransmitGuard
+
+    guard = RetransmitGuard()
+    history: dict[int, object] = {}
+    guard.history = history
+    for seq in range(200):  # 100 packets a second for 2 s, as aiortc files them
+        history[seq % HISTORY_SIZE] = SimpleNamespace(sequence_number=seq)
+        guard.note_sent(seq / 100, seq, rtt_s=0.05)
+    assert sorted(p.sequence_number for p in history.values()) == list(range(99, 200))
+    guard.note_sent(2.5, 200, rtt_s=0.4)  # a slow link keeps 3 RTT: 1.2 s
+    assert min(p.sequence_number for p in history.values()) >= 130
+    assert len(history) == 70

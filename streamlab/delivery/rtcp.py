@@ -5,7 +5,10 @@ we use, both do nothing. ``hook_sender`` wraps the sender's RTCP handler (privat
 aiortc is pinned in pyproject.toml): receiver reports, REMB, NACK and PLI/FIR go to the
 viewer's ``Feedback``; NACKs are answered from aiortc's history only when the guard allows
 (no re-send of a packet within one RTT, re-sends capped at a share of what is sent). The
-history is raised from aiortc's 128 packets (under 1 s at 2 Mbit/s) to 1024.
+history is raised from aiortc's 128 packets (under 1 s at 2 Mbit/s) to 1024, and packets
+are dropped from it once older than max(1 s, 3 RTT) (libwebrtc's rule): a NACK for an older
+one asks for a keyframe instead. Without the time bound, 500 viewers kept 1,024 packets each
+(a GB, mostly keyframes from viewers joining) however slow the stream.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ HISTORY_SIZE = 1024
 _sender_module.RTP_HISTORY_SIZE = HISTORY_SIZE
 RETRANSMIT_SHARE = 0.3  # at most this share of the packets sent in the last second
 MIN_RESEND_GAP_S = 0.05
+HISTORY_MIN_S = 1.0  # keep a sent packet at least this long (and 3 RTT) for NACKs
 WINDOW_CAP = 10_000
 
 
@@ -50,6 +54,8 @@ class RetransmitGuard:
     """Decides which NACKed packets are sent again."""
 
     def __init__(self) -> None:
+        self.history: dict[int, Any] | None = None  # the sender's, set by ``hook_sender``
+        self._kept: deque[tuple[float, int]] = deque(maxlen=HISTORY_SIZE)  # (at, seq)
         self._resent: dict[int, float] = {}
         # one-second windows; the caps only matter above 10,000 packets a second
         self._recent: deque[float] = deque(maxlen=WINDOW_CAP)
@@ -57,10 +63,20 @@ class RetransmitGuard:
         self.retransmitted = 0
         self.refused = 0
 
-    def note_sent(self, at: float) -> None:
+    def note_sent(self, at: float, seq: int | None = None, rtt_s: float | None = None) -> None:
+        """A packet (RTP sequence number ``seq``) left; older ones leave the history."""
         self._sent.append(at)
         while self._sent and self._sent[0] < at - 1.0:
             self._sent.popleft()
+        if seq is None or self.history is None:
+            return
+        self._kept.append((at, seq))
+        keep_s = max(HISTORY_MIN_S, 3 * (rtt_s or 0.0))
+        while self._kept and self._kept[0][0] < at - keep_s:
+            _, old = self._kept.popleft()
+            kept = self.history.get(old % HISTORY_SIZE)
+            if kept is not None and kept.sequence_number == old:
+                del self.history[old % HISTORY_SIZE]
 
     def recently_resent(self, seq: int, at: float, rtt_s: float | None) -> bool:
         last = self._resent.get(seq)
@@ -102,6 +118,8 @@ def _raw_rtt(sender: Any, lsr: int, dlsr: int, at: float) -> float | None:
 def hook_sender(sender: Any, feedback: Feedback, guard: RetransmitGuard) -> None:
     """Route ``sender``'s incoming RTCP to ``feedback`` (see the module docstring)."""
     original = sender._handle_rtcp_packet
+    history = getattr(sender, "_RTCRtpSender__rtp_history", None)
+    guard.history = history if isinstance(history, dict) else None
 
     async def handle(packet: Any) -> None:
         at = now()

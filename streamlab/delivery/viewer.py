@@ -80,7 +80,7 @@ class Viewer:
             return  # RTCP
         seq = int.from_bytes(data[2:4], "big") if len(data) >= 12 else None
         self.estimator.on_sent(len(data), at, seq)
-        self.guard.note_sent(at)
+        self.guard.note_sent(at, seq, self.estimator.rtt_s)
 
     def sent_frame(self, size: int) -> None:
         at = now()

@@ -22,6 +22,8 @@ from typing import Any
 from aiortc import RTCPeerConnection
 
 _LATE_CHECKS_S = (0.5, 3.0)
+RELEASED_AFTER_S = _LATE_CHECKS_S[-1]
+"""Seconds after ``close_peer`` returns until the peer's memory is freed."""
 
 
 def _ice_transports(pc: RTCPeerConnection) -> list[tuple[Any, Any]]:

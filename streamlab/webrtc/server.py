@@ -25,6 +25,7 @@ from streamlab.pipeline import LIVE_SETTINGS, Pipeline
 from streamlab.sources.url import default_name
 from streamlab.strategies.codec import codecs
 from streamlab.webrtc.heap import HeapTrimmer
+from streamlab.webrtc.peer import RELEASED_AFTER_S
 from streamlab.webrtc.security import authorize, cors_middleware, tls_context
 from streamlab.webrtc.session import Session, answer_offer, close_all
 
@@ -73,7 +74,7 @@ class Server:
                                    registry=self.metrics.registry)  # fmt: skip
         self.streams: dict[str, Stream] = {}
         self.sessions: dict[str, Session] = {}
-        self.heap = HeapTrimmer()
+        self.heap = HeapTrimmer(delay_s=RELEASED_AFTER_S + 1.0)  # once the peer is freed
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
