@@ -165,6 +165,7 @@ class EmulatedLink:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.observer: Callable[[bytes], None] | None = None
+        self._dtls: Any = None  # the transport this link sits on (``attach_link``)
 
     def update(self, spec: NetworkSpec) -> None:
         """New conditions, from the next packet on (packets on the wire keep their times)."""
@@ -233,12 +234,18 @@ class EmulatedLink:
                 await self._forward(data)
 
     def close(self) -> None:
-        """Drop what is queued and stop the release task."""
+        """Drop what is queued, stop the release task and take the link off its transport
+        (the transport and the link point at each other until then)."""
         self._closed = True
         self._due.clear()
+        self.observer = None
         if self._task is not None:
             self._task.cancel()
             self._task = None
+        if self._dtls is not None:
+            self._dtls.__dict__.pop("_send_rtp", None)  # back to the transport's own method
+            self._dtls.__dict__.pop("_streamlab_link", None)
+            self._dtls = None
 
 
 def attach_link(pc: Any, spec: NetworkSpec | str | None = None) -> EmulatedLink:
@@ -265,4 +272,5 @@ def attach_link(pc: Any, spec: NetworkSpec | str | None = None) -> EmulatedLink:
     link = EmulatedLink(dtls._send_rtp, spec)
     dtls._send_rtp = link.send
     dtls._streamlab_link = link
+    link._dtls = dtls
     return link

@@ -161,3 +161,8 @@ def hook_sender(sender: Any, feedback: Feedback, guard: RetransmitGuard) -> None
             await original(packet)
 
     sender._handle_rtcp_packet = handle
+
+
+def unhook_sender(sender: Any) -> None:
+    """Undo ``hook_sender`` (the hook and the sender point at each other until then)."""
+    sender.__dict__.pop("_handle_rtcp_packet", None)

@@ -34,7 +34,7 @@ from streamlab.delivery.keyframes import KeyframeLimiter
 from streamlab.delivery.network import NetworkSpec, attach_link
 from streamlab.delivery.playout import PlayoutDelay
 from streamlab.delivery.playout import normalized as normalized_playout
-from streamlab.delivery.rtcp import hook_sender
+from streamlab.delivery.rtcp import hook_sender, unhook_sender
 from streamlab.delivery.viewer import Viewer
 from streamlab.errors import ConfigError, NegotiationError
 from streamlab.events import Event, EventBus, FrameDropped, QualityChanged, SettingsChanged
@@ -158,6 +158,10 @@ class StreamDelivery:
         viewer.track.stop()
         if viewer.link is not None:
             viewer.link.close()
+        if viewer.track.sender is not None:  # our hooks would keep the peer in cycles
+            unhook_sender(viewer.track.sender)
+            viewer.track.sender = None
+        viewer.on_keyframe = None
         self._sync_encoders()
 
     def update_viewer(self, viewer_id: str, **settings: str | None) -> dict[str, Any]:

@@ -46,8 +46,10 @@ async def query_consent(self: Any) -> None:
                     retransmissions=RETRANSMISSIONS,
                 )  # fmt: skip
                 answered = time.monotonic()
-            except stun.TransactionError:
-                pass
+            except stun.TransactionError as exc:
+                # The failed transaction's future keeps the exception; its frames (this one
+                # included) would hold the whole connection in a cycle until a full gc.
+                exc.__traceback__ = None
         if time.monotonic() - answered >= _ice.CONSENT_INTERVAL * _ice.CONSENT_FAILURES:
             log.info("ICE consent expired: no check answered for %.0f s",
                      time.monotonic() - answered)  # fmt: skip
