@@ -328,3 +328,19 @@ def test_the_retransmit_history_keeps_a_second_or_three_round_trips() -> None:
     guard.note_sent(2.5, 200, rtt_s=0.4)  # a slow link keeps 3 RTT: 1.2 s
     assert min(p.sequence_number for p in history.values()) >= 130
     assert len(history) == 70
+
+
+def test_forced_keyframes_thin_out_with_the_viewers_who_must_receive_them() -> None:
+    few, many = KeyframeLimiter(0.5), KeyframeLimiter(0.5, viewers=300)
+    for limiter in (few, many):
+        limiter.sent(0.0)
+    forced: dict[str, list[float]] = {"few": [], "many": []}
+    for step in range(1, 101):  # a join (a keyframe request) every 100 ms for 10 s
+        at = step / 10
+        for name, limiter in (("few", few), ("many", many)):
+            limiter.request()
+            if limiter.take(at):
+                limiter.sent(at)
+                forced[name].append(at)
+    assert len(forced["few"]) == 20, "one per 500 ms"
+    assert many.interval_s == 3.0 and len(forced["many"]) == 3, "one per 3 s for 300 viewers"

@@ -5,12 +5,18 @@ overflow); Chromium repeats its PLI every 200 ms while it waits. Forcing one key
 request would let one lossy viewer flood everyone on that encoder with keyframes (the large
 frames that overflow slow links), so at most one is forced per ``min_interval_s`` and the
 requests in between are merged into one pending request (libwebrtc drops requests within
-300 ms; mediasoup keeps one pending request per stream).
+300 ms; mediasoup keeps one pending request per stream). Every keyframe goes to every viewer
+of the encoder, and on this stack each packet costs each viewer ~0.1 ms of the event loop
+(packetize, SRTP, send): with hundreds of viewers joining, one keyframe per 500 ms saturated
+the loop. So the interval is also at least ``PER_VIEWER_S`` per viewer of the encoder (500
+viewers: one forced keyframe per 5 s).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+PER_VIEWER_S = 0.01
 
 
 @dataclass(slots=True)
@@ -18,6 +24,7 @@ class KeyframeLimiter:
     """``request()`` from anywhere on the loop; the encoder asks ``take(now)`` per frame."""
 
     min_interval_s: float = 0.5
+    viewers: int = 1
     requests: int = 0
     forced: int = 0
     keyframes: int = 0
@@ -33,9 +40,14 @@ class KeyframeLimiter:
     def pending(self) -> bool:
         return self._pending
 
+    @property
+    def interval_s(self) -> float:
+        """The shortest time between two forced keyframes, for this many viewers."""
+        return max(self.min_interval_s, self.viewers * PER_VIEWER_S)
+
     def take(self, at: float) -> bool:
         """Whether the frame encoded at ``at`` must be forced to a keyframe."""
-        if not self._pending or at - self._last < self.min_interval_s:
+        if not self._pending or at - self._last < self.interval_s:
             return False
         self._pending = False
         self.forced += 1

@@ -363,6 +363,7 @@ class StreamDelivery:
     def _sync_encoders(self) -> None:
         """Start the encoders some connected viewer needs; stop the ones nobody needs."""
         needed: dict[EncoderKey, Level] = {}
+        watching: dict[EncoderKey, int] = {}
         passthrough = False
         if self.ladder is not None:
             for viewer in self.viewers.values():
@@ -373,6 +374,7 @@ class StreamDelivery:
                     if rung is None:
                         continue
                     key = self._key(viewer, rung)
+                    watching[key] = watching.get(key, 0) + 1
                     if key == PASSTHROUGH:
                         passthrough = True
                     else:
@@ -389,6 +391,8 @@ class StreamDelivery:
                     keyframe_interval_s=self.keyframe_interval_s, source_fps=self.fps,
                 )  # fmt: skip
                 log.info("encoder_started", stream=self.stream, encoder=str(key))
+        for key, encoder in self.encoders.items():
+            encoder.limiter.viewers = watching.get(key, 1)
 
     # -- packets to viewers ---------------------------------------------------------------
 
