@@ -266,10 +266,10 @@ async def abrupt_viewers(count: int, *, monkeypatch: pytest.MonkeyPatch | None =
             finally:
                 await kill_all(children)
             killed = time.monotonic()
+            trimmed = server.heap.trims  # the next trim follows the last of these closes
             reaped_s = await until(lambda: not server.sessions and not stream.fanout.viewers,
                                    interval * 1.2 * (failures + 2) + 10 + count * 0.05,
                                    "sessions reaped by consent expiry")  # fmt: skip
-            trimmed = len(afters)
             await until(lambda: server.heap.trims > trimmed, 15,  # noqa: B023
                         "freed heap given back to the OS after the closes")  # fmt: skip
             afters.append(resources())
