@@ -6,6 +6,9 @@ Enable in a test suite with ``pytest_plugins = ["streamlab.testing"]``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from streamlab.camera.launcher import TestCamera, gst_rtsp_available
+from streamlab.camera.launcher import TestCamera, free_port, gst_rtsp_available
 from streamlab.frame import Frame
 from streamlab.sources.base import Subscription
 
@@ -124,3 +127,25 @@ async def until(predicate: Callable[[], bool], within_s: float, what: str) -> fl
             pytest.fail(f"{what}: not within {within_s:.1f} s")
         await asyncio.sleep(0.01)
     return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def served_by_cli(*args: str) -> Iterator[str]:
+    """``streamlab serve ARGS`` on a free port in its own process: yields its viewer URL;
+    afterwards stops it and checks that it exited cleanly (code 0)."""
+    command = [sys.executable, "-m", "streamlab.cli", "serve", *args, "--port", str(free_port())]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = ""
+        for _ in range(5):
+            line = process.stdout.readline()
+            if line.startswith("viewer: "):
+                url = line.split(" ", 1)[1].strip()
+                break
+        assert url, "streamlab serve did not print its viewer URL"
+        yield url
+    finally:
+        process.terminate()
+        code = process.wait(20)
+    assert code == 0, f"streamlab serve exited with {code}"

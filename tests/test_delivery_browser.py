@@ -4,14 +4,12 @@ of one stream both play, and a quality change reaches a playing browser."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
-from streamlab.camera.launcher import free_port
+from streamlab.testing import served_by_cli
 
 pytestmark = pytest.mark.browser
 
@@ -54,24 +52,9 @@ async (index) => {
 
 @pytest.fixture
 def served() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlab.cli", "serve", "--source",
-         "synthetic://?size=640x480&fps=30", "--name", "demo", "--codec", "vp8",
-         "--port", str(port)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    url = ""
-    for _ in range(5):
-        line = process.stdout.readline()
-        if line.startswith("viewer: "):
-            url = line.split(" ", 1)[1].strip()
-            break
-    assert url, "streamlab serve did not print its viewer URL"
-    yield url
-    process.terminate()
-    assert process.wait(20) == 0
+    with served_by_cli("--source", "synthetic://?size=640x480&fps=30", "--name", "demo",
+                       "--codec", "vp8") as url:  # fmt: skip
+        yield url
 
 
 def test_h264_only_and_vp8_only_browsers_both_play_one_stream(served: str, chromium_page) -> None:  # type: ignore[no-untyped-def]

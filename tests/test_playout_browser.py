@@ -5,15 +5,13 @@ figures (getStats) follow what each was told, and change again when told otherwi
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from streamlab.camera.launcher import free_port
+from streamlab.testing import served_by_cli
 
 pytestmark = pytest.mark.browser
 
@@ -44,23 +42,8 @@ async (index) => {
 
 @pytest.fixture
 def served() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlab.cli", "serve", "--source",
-         "synthetic://?size=640x480&fps=30", "--name", "demo", "--port", str(port)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    url = ""
-    for _ in range(5):
-        line = process.stdout.readline()
-        if line.startswith("viewer: "):
-            url = line.split(" ", 1)[1].strip()
-            break
-    assert url, "streamlab serve did not print its viewer URL"
-    yield url
-    process.terminate()
-    assert process.wait(20) == 0
+    with served_by_cli("--source", "synthetic://?size=640x480&fps=30", "--name", "demo") as url:
+        yield url
 
 
 def call(url: str, method: str = "GET", body: Any = None) -> Any:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import contextlib
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from streamlab.camera.launcher import free_port
+from streamlab.testing import served_by_cli
 
 pytestmark = pytest.mark.browser
 SYNTHETIC = "synthetic://?size=640x480&fps=30&objects=3"
@@ -17,27 +16,16 @@ SYNTHETIC = "synthetic://?size=640x480&fps=30&objects=3"
 
 @pytest.fixture
 def serve() -> Iterator[object]:
-    processes: list[subprocess.Popen[str]] = []
+    with contextlib.ExitStack() as stack:
 
-    def start(source: str, codec: str) -> str:
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlab.cli", "serve", "--source", source, "--name", "cam",
-             "--codec", codec, "--analyze", "motion", "--port", str(port)],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        processes.append(process)
-        assert process.stdout is not None
-        for _ in range(5):
-            line = process.stdout.readline()
-            if line.startswith("viewer: "):
-                return line.split(" ", 1)[1].strip()
-        raise AssertionError("streamlab serve did not print its viewer URL")
+        def start(source: str, codec: str) -> str:
+            return stack.enter_context(
+                served_by_cli(
+                    "--source", source, "--name", "cam", "--codec", codec, "--analyze", "motion"
+                )
+            )
 
-    yield start
-    for process in processes:
-        process.terminate()
-        assert process.wait(20) == 0
+        yield start
 
 
 def measure(page, seconds: float = 3.0, within: float = 10.0) -> dict:  # type: ignore[no-untyped-def]
