@@ -184,6 +184,22 @@ def test_a_falling_remb_means_overuse() -> None:
     assert not estimator.overused(5.0)
 
 
+def test_a_remb_right_after_a_loss_cut_does_not_cut_again() -> None:
+    estimator = BandwidthEstimator(3_000_000)
+    _send(estimator, 2_000_000, 0.0, 1.0)
+    estimator.on_report(Report(0.0, 1000, 0), 1.0)
+    _send(estimator, 2_000_000, 1.0, 1.0)
+    estimator.on_report(Report(0.6, 1250, 150), 2.0)  # the link overflowed: cut to ~680k
+    after_loss = estimator.estimate_bps
+    estimator.on_remb(2_000_000, 2.5)
+    estimator.on_remb(160_000, 3.5)  # the receiver's view of the same congestion, measured
+    # on the little that came through while the queue drained
+    assert estimator.overused(3.5), "still a sign not to probe up yet"
+    assert estimator.estimate_bps == after_loss, "but no second cut for the same event"
+    estimator.on_remb(100_000, 6.0)  # 4 s later a falling REMB is news again
+    assert estimator.estimate_bps == 100_000
+
+
 # -- ladder and strategies -----------------------------------------------------------------
 
 

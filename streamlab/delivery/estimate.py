@@ -10,7 +10,9 @@ to what actually got through (0.85 of the received rate), at most once per
 max(1 s, 300 ms + 2 RTT) (the link's queue keeps reporting older losses that long);
 no verdict on fewer than 20 packets; growth stops at 2.5 x the sent rate. NACKs (each
 missing packet once) give the same loss verdict within 300 ms. REMB
-falling by more than 3 % means the receiver saw queues grow: cut to it.
+falling by more than 3 % means the receiver saw queues grow: cut to it (not within 3 s
+of a loss cut: that REMB reports the same congestion, on the little that got through while
+the queue drained, and cut a viewer behind 800 kbit/s to 163 kbit/s).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ WINDOW_CAP = 20_000  # entries per window: 2 s at 10,000 packets a second
 CUT_GAP_S = 1.0
 REMB_DROP = 0.97  # a REMB this much below the previous one signals overuse
 GROWTH_CAP = 2.5  # the estimate grows to at most this multiple of what is sent
+# A REMB that falls this soon after a loss cut answers the same congestion, measured on the
+# little that came through while the queue drained: it does not cut again.
+REMB_AFTER_CUT_S = 3.0
 
 
 @dataclass(slots=True)
@@ -84,7 +89,8 @@ class BandwidthEstimator:
         self._remb_at = at
         if previous is not None and bps < REMB_DROP * previous:
             self._remb_dropped_at = at
-            self._cut(0.0, bps / 0.85, at)
+            if at - self._last_cut >= REMB_AFTER_CUT_S:
+                self._cut(0.0, bps / 0.85, at)
 
     def on_rtt(self, rtt_s: float) -> None:
         self.rtt_s = rtt_s
