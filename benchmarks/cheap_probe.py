@@ -3,7 +3,9 @@
 ``python cheap_probe.py MODE URL --frames N [--isolation thread|process]`` prints one JSON
 line: CPU seconds per frame of this process (decode, conversion, pipeline, analysis — not
 the camera), delivered fps and, with analysis, the analysis lag. Run it with PYTHONPATH
-pointing at another checkout (e.g. /work/main) to get the "before" of a change side by side.
+pointing at another checkout of streamlab (``PYTHONPATH=PATH/TO/OTHER/CHECKOUT python
+benchmarks/cheap_probe.py ...``) to get the "before" of a change side by side;
+``benchmarks/test_bench_analysis.py`` does that when ``STREAMLAB_BEFORE_TREE`` names one.
 
 Modes: ``source`` (RTSP source alone, every frame consumed), ``pipeline`` (a tap reads every
 frame), ``motion`` / ``people`` (analysis on every frame), ``passthrough`` (only a consumer

@@ -88,7 +88,11 @@ def test_pipeline_throughput_and_lag(benchmark, loop, skipping: str, pace: str) 
 # -- the cheap path, before/after and isolation (issue 8) -------------------------------
 
 PROBE = Path(__file__).with_name("cheap_probe.py")
-BEFORE_TREE = os.environ.get("STREAMLAB_BEFORE_TREE", "/work/main")
+# The "before" of a comparison is another checkout of streamlab, named explicitly:
+#   STREAMLAB_BEFORE_TREE=PATH/TO/OTHER/CHECKOUT .venv/bin/pytest \
+#       benchmarks/test_bench_analysis.py -k before_after --benchmark-enable -s
+# Unset, the "before" runs are skipped and the "after" runs (this tree) still measure.
+BEFORE_TREE = os.environ.get("STREAMLAB_BEFORE_TREE", "")
 TREES = {"before": BEFORE_TREE, "after": str(Path(__file__).resolve().parents[1])}
 
 
@@ -107,8 +111,10 @@ def test_frame_path_cpu_before_after(benchmark, rtsp_camera, mode: str, tree: st
     """CPU per frame of this process for the 640x480@30 camera: RTSP source alone, pipeline
     with an encoder's input (yuv420p), a consumer that needs no pixels, analysis on every
     frame. ``before`` runs the same probe against another checkout (STREAMLAB_BEFORE_TREE)."""
+    if tree == "before" and not BEFORE_TREE:
+        pytest.skip("no 'before' tree: set STREAMLAB_BEFORE_TREE to another streamlab checkout")
     if not Path(TREES[tree], "streamlab").is_dir():
-        pytest.skip(f"no streamlab checkout at {TREES[tree]}")
+        pytest.fail(f"STREAMLAB_BEFORE_TREE={TREES[tree]!r} is not a streamlab checkout")
     figures: dict[str, Any] = {}
     benchmark.group = f"frame path CPU per frame: {mode} (640x480@30 RTSP)"
     benchmark.pedantic(

@@ -1,8 +1,12 @@
 """Capacity: how many 640x480@15 RTSP streams with motion analysis one ``streamlab serve``
 sustains on this machine with at most 5 % fps loss, one aiortc viewer per stream.
 
-Runnable alone: ``/work/heavy pytest benchmarks/test_bench_capacity.py``. The camera is one
-test-camera process in file mode (its H.264 sent as is, one pipeline per client, so the
+Part of ``make bench-full``; it takes up to an hour and loads every core, so run it on a
+machine doing nothing else. Alone::
+
+    .venv/bin/pytest benchmarks/test_bench_capacity.py --benchmark-enable -s
+
+The camera is one test-camera process in file mode (its H.264 sent as is, one pipeline per client, so the
 camera costs no encoding); the clip is made once per run from the synthetic scene. For each
 delivery (passthrough, VP8) the stream count climbs a ladder until a step fails; a step
 passes when every viewer's delivered fps (frames the server sent it, from /api/streams)

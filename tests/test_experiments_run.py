@@ -1,6 +1,7 @@
 """Real runs: servers, cameras and viewers as processes; calibration; a Dask sweep.
 
-Heavy: run through /work/heavy. About a minute in all.
+Part of ``make test``. They start servers, cameras and viewers as processes (about a minute
+in all); to run them alone: ``.venv/bin/pytest tests/test_experiments_run.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from streamlab.config import StreamingConfig
 from streamlab.experiments import results
 
 SOURCE = "synthetic://?size=640x360&fps=30"
@@ -30,8 +30,6 @@ matrix = {{stage_delay_ms = [0, 100]}}
 """
 
 
-@pytest.mark.skipif("stage_delay_ms" not in StreamingConfig.model_fields,
-                    reason="the calibration stage (stage_delay_ms) has not landed in config")  # fmt: skip
 def test_bench_measures_the_calibration_delay_and_repeats_agree(tmp_path: Path) -> None:
     file = tmp_path / "calibration.toml"
     file.write_text(CALIBRATION)
