@@ -47,11 +47,19 @@ CELLS_FINISHED = f"() => {PROMPTS}.length > 0 && {PROMPTS}.every(p => /\\[\\d+\\
 
 
 def prepared_notebook(directory: Path) -> Path:
-    """A copy of the notebook whose parameters keep everything serving after the last cell."""
+    """A copy of the notebook whose parameters keep everything serving after the last cell,
+    with the server and its Player made in one cell, without waiting for the server (as the
+    README's example reads)."""
     notebook = json.loads(NOTEBOOK.read_text())
     for cell in notebook["cells"]:
+        source = "".join(cell["source"])
         if "parameters" in cell["metadata"].get("tags", []):
             cell["source"] = "DURATION_S = 1\nKEEP_SERVING = True\n"
+        elif "sl.lab.serve(" in source:
+            kept = [line for line in source.splitlines() if "ready()" not in line]
+            cell["source"] = "\n".join([*kept, "player = demo.player()", "player"])
+        elif source.startswith("player = demo.player()"):
+            cell["source"] = "print(player.whep_url)"
     target = directory / NOTEBOOK.name
     target.write_text(json.dumps(notebook))
     return target

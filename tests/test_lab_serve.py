@@ -92,6 +92,20 @@ async def test_serve_a_running_pipeline_and_leave_it_running() -> None:
     assert player.stopped == "server stopped"
 
 
+async def test_a_player_made_in_the_same_cell_as_serve_gets_the_bound_url() -> None:
+    served = lab.serve(SOURCE, name="t9")
+    player = served.player()  # before the server listens, as in one notebook cell
+    assert "None" not in player.whep_url
+    await served.ready()
+    assert player.whep_url == served.whep_url()
+    port = int(player.whep_url.split(":")[2].split("/")[0])
+    assert port == served.server.port and port > 0
+    client = await sl.WhepClient(player.whep_url).connect(read_codes=False)
+    await client.wait_frames(5)
+    await client.close()
+    await served.stop()
+
+
 async def test_players_show_a_stopped_pipeline() -> None:
     served = lab.serve(SOURCE, name="t8")
     await served.ready()

@@ -49,11 +49,13 @@ class Player(anywidget.AnyWidget):
         token: str | None = None,
         overlay: bool = True,
         stats: bool = True,
+        stream: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             whep_url=whep_url, token=token or "", overlay=overlay, show_stats=stats, **kwargs
         )
+        self.stream = stream or whep_url.rstrip("/").rsplit("/", 1)[-1]
 
     def __repr__(self) -> str:
         return f"<Player {self.whep_url} {self.state}>"

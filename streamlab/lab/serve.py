@@ -139,6 +139,8 @@ class LabServer:
             await self.server.stop()
             return
         self.state = "serving"
+        for player in list(self._players):
+            player.whep_url = self.whep_url(player.stream)  # players made before it listened
         self._watchdog = asyncio.get_running_loop().create_task(self._watch_loop())
 
     async def ready(self) -> LabServer:
@@ -207,8 +209,7 @@ class LabServer:
     def _show_pipeline_state(self) -> None:
         """Players of a stream whose pipeline stopped show it (and stop retrying)."""
         for player in list(self._players):
-            name = player.whep_url.rsplit("/", 1)[-1]
-            stream = self.server.streams.get(name)
+            stream = self.server.streams.get(player.stream)
             stopped = stream is None or not stream.pipeline.running
             if stopped and not player.stopped:
                 player.stopped = "pipeline stopped"
@@ -232,13 +233,18 @@ class LabServer:
         return self.server.streams[self.name].pipeline
 
     def player(self, name: str | None = None, **options: Any) -> Player:
-        """A notebook Player for stream ``name`` (the default stream when None)."""
+        """A notebook Player for stream ``name`` (the default stream when None).
+
+        Works in the same cell as ``serve``: a player made before the server listens shows
+        "starting" and plays as soon as it does.
+        """
         from streamlab.lab.player import Player
 
         chosen = name or self.name
         if chosen not in self.server.streams:
             raise KeyError(f"no stream named {chosen!r}; served: {sorted(self.server.streams)}")
-        player = Player(self.whep_url(chosen), token=self.token, **options)
+        url = self.whep_url(chosen) if self.state == "serving" else ""
+        player = Player(url, token=self.token, stream=chosen, **options)
         if not self.running:
             player.stopped = "server stopped"
         self._players.add(player)

@@ -24,6 +24,7 @@ from streamlab.observe.metrics import CONTENT_TYPE, MetricsObserver
 from streamlab.pipeline import LIVE_SETTINGS, Pipeline
 from streamlab.sources.url import default_name
 from streamlab.strategies.codec import codecs
+from streamlab.webrtc.bodies import body_text
 from streamlab.webrtc.heap import HeapTrimmer
 from streamlab.webrtc.peer import RELEASED_AFTER_S
 from streamlab.webrtc.security import authorize, cors_middleware, tls_context
@@ -140,9 +141,12 @@ class Server:
 
     @property
     def url(self) -> str:
+        """The server's base URL; before it listens, the configured port's (None when the
+        port is chosen by the system at start: ``port=0``)."""
+        port = self.port if self.port is not None else self.config.port
         host = self.config.host
         shown = f"[{host}]" if ":" in host else host
-        return f"{'https' if self.config.tls_cert else 'http'}://{shown}:{self.port}/"
+        return f"{'https' if self.config.tls_cert else 'http'}://{shown}:{port}/"
 
     async def start(self) -> Server:
         """Start every pipeline and listen. Raises ConfigError for an unsafe bind."""
@@ -258,9 +262,10 @@ class Server:
             raise web.HTTPUnsupportedMediaType(
                 text=f"send settings as Content-Type: application/json, got {given!r}"
             )
+        text = await body_text(request, "the settings")
         try:
-            body = json.loads(await request.text())
-        except (ValueError, UnicodeDecodeError):
+            body = json.loads(text)
+        except ValueError:
             raise web.HTTPBadRequest(text="the body is not valid JSON") from None
         if not isinstance(body, dict) or not all(isinstance(k, str) for k in body):
             example = '{"quality": "aimd"}'
@@ -325,10 +330,7 @@ class Server:
                 text=f"stream {stream.name!r} has its maximum of {self.config.max_viewers} viewers",
                 headers={"Retry-After": "5"},
             )
-        try:
-            offer = await request.text()
-        except UnicodeDecodeError:
-            raise web.HTTPBadRequest(text="the offer is not UTF-8 text") from None
+        offer = await body_text(request, "the offer")
         if not offer.strip().startswith("v=0"):
             raise NegotiationError("invalid SDP offer: it must start with v=0")
         session, answer = await answer_offer(stream.fanout, offer, self.config,

@@ -130,7 +130,7 @@ export function createPlayer(container, options) {
     wanted = true;
     stoppedReason = null;
     await stop(false);
-    if (!url) { setState("no stream", true); return; }
+    if (!url) { setState("waiting for the server"); return; }  // plays when the URL is set
     setState("connecting");
     const peer = (pc = new RTCPeerConnection({ iceServers: [] }));
     peer.addTransceiver("video", { direction: "recvonly" });
