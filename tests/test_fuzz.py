@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import streamlab as sl
@@ -125,6 +125,53 @@ def test_whep_bodies_and_headers(served: Served, body: bytes, content_type: str,
     if content_type:
         headers["Content-Type"] = content_type
     status, text, _ = served.run(served.request("POST", f"whep/{stream}", body=body,
+                                                headers=headers))  # fmt: skip
+    served.check(status, text)
+
+
+# every header a client sends, with parameters and encodings: printable latin-1, no CR/LF
+latin_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF,
+                                            blacklist_characters="\x7f"), max_size=60)  # fmt: skip
+charsets = st.sampled_from(["utf-8", "UTF-8", "latin-1", "utf-16", "utf-7", "ascii", "nope",
+                            "hex", "rot13", "zlib", "base64", "idna", "", '"utf-8"', '"utf-8',
+                            "utf-8; x=1", "x" * 120, "utf\xe9"]) | latin_text  # fmt: skip
+media_types = st.sampled_from(["application/sdp", "application/json", "text/plain", "",
+                               "application/sdp;", ";", "application/", "/"]) | latin_text  # fmt: skip
+
+
+@st.composite
+def content_types(draw: st.DrawFn) -> str:
+    value = draw(media_types)
+    for _ in range(draw(st.integers(0, 3))):
+        name = draw(st.sampled_from(["charset"] * 4 + ["boundary", "q", "", "charset*"])
+                    | latin_text)  # fmt: skip
+        value += f"; {name}={draw(charsets)}"
+    return value
+
+
+@FUZZ
+@example(("POST", "whep/demo"), "application/sdp; charset=nope", "", "", "", ADMIN, "utf-8")
+@example(("PATCH", "api/streams/demo"), "application/json; charset=hex", "", "", "", ADMIN,
+         "utf-8")  # fmt: skip
+@example(("POST", "whep/demo"), 'application/sdp; charset="utf-8', "", "", "", ADMIN, "utf-16")
+@given(
+    method_path=st.sampled_from([("POST", "whep/demo"), ("PATCH", "api/streams/demo"),
+                                 ("GET", "api/streams"), ("OPTIONS", "whep/demo")]),
+    content_type=content_types(),
+    accept=latin_text, origin=latin_text, authorization=latin_text,
+    token=st.sampled_from([ADMIN, ADMIN, ADMIN, "", "wrong"]) | latin_text,
+    body_encoding=st.sampled_from(["utf-8", "latin-1", "utf-16"]),
+)  # fmt: skip
+def test_header_parameters_and_encodings(served: Served, method_path: tuple[str, str],
+                                         content_type: str, accept: str, origin: str,
+                                         authorization: str, token: str,
+                                         body_encoding: str) -> None:  # fmt: skip
+    method, path = method_path
+    body = served.offer if method == "POST" else '{"quality": "aimd"}'
+    headers = {"Content-Type": content_type, "Accept": accept, "Origin": origin,
+               "Authorization": f"Bearer {token}" if token else authorization}  # fmt: skip
+    headers = {k: v for k, v in headers.items() if v.strip()}
+    status, text, _ = served.run(served.request(method, path, body=body.encode(body_encoding),
                                                 headers=headers))  # fmt: skip
     served.check(status, text)
 
