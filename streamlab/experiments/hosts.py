@@ -1,9 +1,11 @@
 """Processes a scenario starts, each measured on its own PID.
 
 ``python -m streamlab.experiments.hosts serve --source S --settings JSON`` — streamlab's
-server with any settings; ``camera`` — the RTSP test camera (its frame renderer too, so it
-never shares the measuring process's GIL); ``restreamer`` / ``pyav`` — baselines.
-Each prints ``viewer: URL`` / ``camera: URL`` once ready; SIGTERM stops it.
+server with any settings (``--reference DIR``: also keep the frames its encoders are given
+there, for ``streamlab.quality.reference.ReferenceReader``); ``camera`` — the RTSP test
+camera (its frame renderer too, so it never shares the measuring process's GIL);
+``restreamer`` / ``pyav`` — baselines. Each prints ``viewer: URL`` / ``camera: URL`` once
+ready; SIGTERM stops it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ def _serve(args: argparse.Namespace) -> int:
     settings = json.loads(args.settings)
     config = load_config(**{**settings, "host": "127.0.0.1", "port": args.port})
     server = Server(config)
-    server.add_stream(args.source, name=args.name)
+    stream = server.add_stream(args.source, name=args.name)
+    reference = None
+    if args.reference:  # the frames the encoders are given, for the viewers' quality figures
+        from streamlab.quality.reference import ReferenceWriter
+
+        reference = ReferenceWriter(args.reference, slots=args.reference_slots)
+        stream.pipeline.add_sink(reference)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -36,6 +44,8 @@ def _serve(args: argparse.Namespace) -> int:
             await stop.wait()
         finally:
             await server.stop()
+            if reference is not None:
+                reference.close()
 
     asyncio.run(main())
     return 0
@@ -92,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--name", default="cam")
     serve.add_argument("--settings", default="{}", help="JSON object of settings")
     serve.add_argument("--port", type=int, default=0)
+    serve.add_argument("--reference", default="", help="folder for reference frames (quality)")
+    serve.add_argument("--reference-slots", type=int, default=120, help="frames kept per size")
     serve.set_defaults(run=_serve)
     camera = sub.add_parser("camera")
     camera.add_argument("--size", default="640x480")
