@@ -1,0 +1,104 @@
+"""Passthrough: the camera's own H.264 access units to viewers on the top rung, no re-encode.
+
+Units come straight from the source thread (before decode). A viewer joining between the
+camera's keyframes starts at once (``passthrough_join``): ``gop`` replays the cached group
+of pictures in one burst, ``bridge`` sends a transcode until the camera's next keyframe,
+``wait`` waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import av
+import structlog
+
+from streamlab.clock import now
+from streamlab.delivery.encoders import EncoderKey
+from streamlab.frame import EncodedUnit
+from streamlab.sources.base import Source
+from streamlab.webrtc.encoder import TIME_BASE
+
+if TYPE_CHECKING:
+    from streamlab.delivery.stream import StreamDelivery
+    from streamlab.delivery.viewer import Viewer
+
+log = structlog.get_logger("streamlab.delivery")
+
+H264_SPS = 7
+PASSTHROUGH = EncoderKey("passthrough", "source")
+
+
+def attach_units(delivery: StreamDelivery, source: Source) -> None:
+    """Take the camera's access units from the source thread, for passthrough viewers;
+    sources without access units are left alone."""
+    if delivery._remove_listener is not None or not gives_units(source):
+        return
+    loop = asyncio.get_running_loop()
+
+    def on_unit(unit: EncodedUnit, received_at: float) -> None:
+        if delivery._passthrough_wanted or caching(delivery):
+            loop.call_soon_threadsafe(pass_through, delivery, unit, received_at)
+
+    delivery._remove_listener = source.add_unit_listener(on_unit)
+
+
+def caching(delivery: StreamDelivery) -> bool:
+    """Whether the group of pictures since the camera's last keyframe is kept for joins."""
+    return delivery.join == "gop" and delivery.preference.passthrough
+
+
+def join(delivery: StreamDelivery, viewer: Viewer) -> None:
+    """Start a passthrough viewer now rather than at the camera's next keyframe."""
+    if delivery.join == "gop" and delivery.gop.ready:
+        burst = delivery.gop.join_burst(viewer.last_ticks)
+        if viewer.track.push(burst, True):
+            viewer.last_ticks = int(burst[-1].pts or 0)
+            viewer.sent_frame(sum(p.size for p in burst))
+            log.info("passthrough_join", stream=delivery.stream, viewer=viewer.id, mode="gop",
+                     units=len(burst))  # fmt: skip
+            return
+    if delivery.join == "bridge":
+        viewer.bridging = True
+        delivery.bridges += 1
+        log.info("passthrough_join", stream=delivery.stream, viewer=viewer.id, mode="bridge")
+    delivery._request_keyframe(delivery._key(viewer, viewer.rung or 0))
+
+
+def pass_through(delivery: StreamDelivery, unit: EncodedUnit, received_at: float) -> None:
+    """One camera access unit, on the event loop: to the GOP cache and passthrough viewers."""
+    if not unit.data:
+        return
+    data = unit.data
+    if unit.keyframe and unit.extradata and not has_nal(data, H264_SPS):
+        data = unit.extradata + data
+    ticks = delivery.clock.ticks(received_at, unit.pts, None, "units")  # RTSP: 90 kHz
+    if unit.pts is not None:
+        delivery.messages.remember_unit(unit.pts, ticks)
+    packet = av.Packet(data)
+    packet.pts, packet.time_base = ticks, TIME_BASE
+    delivery.units_forwarded += 1
+    if unit.keyframe:
+        delivery.passthrough.sent(now())
+    if caching(delivery):
+        delivery.gop.add(packet, unit.keyframe)
+    if delivery._passthrough_wanted:
+        delivery._route(PASSTHROUGH, [packet], unit.keyframe)
+
+
+def gives_units(source: Source) -> bool:
+    """Whether ``source`` hands out the camera's encoded access units (RTSP)."""
+    from streamlab.sources.rtsp import RtspSource
+
+    return isinstance(source, RtspSource)
+
+
+def has_nal(data: bytes, nal_type: int) -> bool:
+    """Whether an Annex-B access unit holds a NAL unit of ``nal_type``."""
+    index = data.find(b"\x00\x00\x01")
+    while index != -1 and index + 3 < len(data):
+        if data[index + 3] & 0x1F == nal_type:
+            return True
+        index = data.find(b"\x00\x00\x01", index + 3)
+    return False
