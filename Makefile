@@ -38,7 +38,7 @@ bench: venv system-deps
 .PHONY: bench-full
 bench-full: venv system-deps
 	@mkdir -p reports/full/micro
-	$(PY) -m pytest benchmarks --benchmark-enable --benchmark-only \
+	STREAMLAB_BENCH_FULL=1 $(PY) -m pytest benchmarks --benchmark-enable --benchmark-only \
 		--benchmark-json=reports/full/micro/bench.json -p no:cacheprovider
 	$(VENV)/bin/streamlab report reports/full/micro/bench.json --out reports/full/micro
 	$(VENV)/bin/streamlab bench --scenarios benchmarks/full.toml --out reports/full

@@ -62,7 +62,11 @@ class StreamingConfig(BaseSettings):
         0, ge=0, le=5000, description="calibration stage: hold each frame this long"
     )
     analyze: list[str] = Field(default_factory=list, description="detector names")
-    overlay: bool = Field(True, description="draw detections onto outgoing frames")
+    overlay: bool = Field(
+        False,
+        description="burn detections into the video (for players that cannot draw them; "
+        "streamlab's page and Player draw them themselves, and draw none when they are burned)",
+    )
     analysis_workers: int = Field(
         1, ge=1, le=16, description="analysis threads (more only helps beyond 2 cores)"
     )

@@ -24,7 +24,7 @@ async def test_panel_changes_reach_the_running_pipeline() -> None:
         panel.controls["skipping"].value = "every_nth:4"  # as if typed in the combobox
         panel.controls["buffering"].value = "drop_oldest:2"
         panel.detectors.value = ("motion", "faces")
-        panel.controls["overlay"].value = False
+        panel.controls["overlay"].value = True
         assert panel.controls["rtp_clock"].options == ("arrival", "camera")
         panel.controls["rtp_clock"].value = "camera"
         panel.controls["playout_delay"].value = "0-1000"
@@ -33,7 +33,7 @@ async def test_panel_changes_reach_the_running_pipeline() -> None:
         assert pipeline.config.skipping == "every_nth:4"
         assert pipeline.config.buffering == "drop_oldest:2"
         assert pipeline.config.analyze == ["motion", "faces"]
-        assert pipeline.config.overlay is False
+        assert pipeline.config.overlay is True
         assert (pipeline.config.rtp_clock, pipeline.config.playout_delay) == ("camera", "0-1000")
         assert "applied" in panel.status.value
         stats = panel.refresh_stats()

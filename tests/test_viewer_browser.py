@@ -18,10 +18,11 @@ SYNTHETIC = "synthetic://?size=640x480&fps=30&objects=3"
 def serve() -> Iterator[object]:
     with contextlib.ExitStack() as stack:
 
-        def start(source: str, codec: str) -> str:
+        def start(source: str, codec: str, *more: str) -> str:
             return stack.enter_context(
                 served_by_cli(
-                    "--source", source, "--name", "cam", "--codec", codec, "--analyze", "motion"
+                    "--source", source, "--name", "cam", "--codec", codec, "--analyze", "motion",
+                    *more,
                 )
             )
 
@@ -68,6 +69,29 @@ def test_viewer_plays_each_codec_with_overlay_and_latency(
     assert state["overlayDrawn"] > 0
     assert state["latencies"], "frame codes read off the video through a canvas"
     assert 0 < state["stats"]["latencyP50"] < 2000
+
+
+@pytest.mark.parametrize("burned", [False, True], ids=["default", "--overlay"])
+def test_one_set_of_boxes_page_drawn_by_default_burned_in_on_request(
+    chromium_page,
+    serve,
+    burned: bool,  # type: ignore[no-untyped-def]
+) -> None:
+    page = chromium_page
+    page.goto(serve(SYNTHETIC, "vp8", *(["--overlay"] if burned else [])))
+    measure(page, 1.0)
+    page.wait_for_function("() => window.streamlab.analysis && window.streamlab.stats.framesDecoded > 60",
+                           timeout=20_000)  # fmt: skip
+    page.wait_for_timeout(1000)
+    state = page.evaluate("JSON.parse(JSON.stringify(window.streamlab))")
+    detections = state["analysis"]["analysis"]["detections"]
+    print(f"burned={burned}: overlayDrawn {state['overlayDrawn']}, burnedIn {state['burnedIn']},"
+          f" {len(detections)} detections in the last result")  # fmt: skip
+    assert state["burnedIn"] is burned, "the server says whether its video carries the boxes"
+    if burned:
+        assert state["overlayDrawn"] == 0, "boxes in the video: the page draws none over them"
+    else:
+        assert state["overlayDrawn"] > 0, "a clean video: the page draws the boxes"
 
 
 def test_reload_and_server_restart_do_not_freeze_the_page(chromium_page, serve) -> None:  # type: ignore[no-untyped-def]

@@ -33,6 +33,11 @@ def add_parser(subparsers: Any) -> None:
         help="how long browsers may hold a frame: 0 (default: at once) | browser | MS | MIN-MAX",
     )
     parser.add_argument("--analyze", help="detectors, e.g. motion,people")
+    parser.add_argument(
+        "--overlay", action="store_true", default=None,
+        help="burn the boxes into the video (for players that cannot draw them; the viewer "
+        "page then draws none)",
+    )  # fmt: skip
     parser.add_argument("--skipping", help="skipping strategy, e.g. every_nth:3")
     parser.add_argument("--buffering", help="buffering strategy, e.g. latest")
     parser.add_argument("--host", help="bind address (default 127.0.0.1)")
@@ -45,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     analyze = [n.strip() for n in args.analyze.split(",") if n.strip()] if args.analyze else None
     config = load_config(codec=args.codec, quality=args.quality, network=args.network,
-                         analyze=analyze, playout_delay=args.playout_delay,
+                         analyze=analyze, playout_delay=args.playout_delay, overlay=args.overlay,
                          skipping=args.skipping, buffering=args.buffering, host=args.host,
                          port=args.port)  # fmt: skip
     if len(args.name) > len(args.source):

@@ -128,7 +128,7 @@ class ControlPanel:
                                                     description=name, continuous_update=False,
                                                     style=wide)  # fmt: skip
         self.controls["overlay"] = widgets.Checkbox(
-            value=bool(settings["overlay"]), description="overlay (burn boxes into frames)",
+            value=bool(settings["overlay"]), description="burn boxes into the video",
             style=wide,
         )  # fmt: skip
         choices = detector_choices()

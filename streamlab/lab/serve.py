@@ -68,8 +68,8 @@ def serve(
     """Serve a source URL or a ``Pipeline`` as ``name`` on 127.0.0.1 (a free port).
 
     Returns at once (``await lab.ready()`` to wait until it listens). ``settings`` are
-    stream settings (``analyze``, ``quality``, ``codec``, ...). The Player draws the
-    detections itself, so ``overlay`` defaults to False here. ``allow_origins``: pages that
+    stream settings (``analyze``, ``quality``, ``codec``, ...); the Player draws the
+    detections itself (``overlay=True`` burns them in instead). ``allow_origins``: pages that
     may call WHEP across origins (the notebook's; ``loopback`` = any 127.0.0.1/localhost
     port, ``*`` = any). Needs a running event loop: a notebook cell, or async code.
     """
@@ -111,7 +111,6 @@ class LabServer:
         self._own_pipeline = not isinstance(source, Pipeline)
         self._settings = dict(settings)
         if self._own_pipeline:
-            settings.setdefault("overlay", False)
             self.server.add_stream(source, name=name, **settings)
         else:
             self.server.add_stream(source, name=name)

@@ -76,7 +76,7 @@ export function createPlayer(container, options) {
   const probe = doc.createElement("canvas");
 
   const P = {
-    state: "idle", stats: {}, overlayDrawn: 0, overlayExact: 0, latencies: [], analysis: null,
+    state: "idle", stats: {}, overlayDrawn: 0, overlayExact: 0, burnedIn: false, latencies: [], analysis: null,
     framesShown: 0, video, root, sizeChanges: [],
     get pc() { return pc; }, // the live RTCPeerConnection, for getStats in tools
   };
@@ -117,6 +117,7 @@ export function createPlayer(container, options) {
     if (message.type === "reconnect") { play(); return; }
     if (message.type && message.type !== "analysis") return;
     P.analysis = message;
+    P.burnedIn = !!message.burned;  // the server drew the boxes into the video: draw none
     const result = message.analysis;
     if (result && result.rtp_timestamp !== undefined && result.rtp_timestamp !== null) {
       const known = results.length && results[results.length - 1].rtp === result.rtp_timestamp;
@@ -206,7 +207,7 @@ export function createPlayer(container, options) {
     if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
     const ctx = canvas.getContext("2d");
     ctx.clearRect(0, 0, w, h);
-    if (!overlayOn) return;
+    if (!overlayOn || P.burnedIn) return;
     const found = resultFor(rtp);
     const result = found && found.result;
     if (!result || !result.width || !result.detections) return;

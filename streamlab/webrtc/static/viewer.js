@@ -18,6 +18,7 @@ window.streamlab = {
   get stats() { return player.stats; },
   get overlayDrawn() { return player.overlayDrawn; },
   get overlayExact() { return player.overlayExact; },
+  get burnedIn() { return player.burnedIn; },
   get latencies() { return player.latencies; },
   get analysis() { return player.analysis; },
   get sizeChanges() { return player.sizeChanges; },
