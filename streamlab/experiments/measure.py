@@ -2,22 +2,32 @@
 
 Every viewer keeps, per frame, its arrival time (epoch ms) and, when the frame code reads,
 its glass-to-glass latency. The runner drains them once a second, so the window that counts
-(after warm-up) is cut by time, never by list positions.
+(after warm-up) is cut by time, never by list positions. An aiortc viewer given the
+server's reference folder also keeps each frame's seq and size (smoothness) and hands its
+frames to a ``QualityScorer`` beside it (PSNR / SSIM against the reference).
+``freezes`` here are gaps > 100 ms (``gaps``); the standard freeze count is
+``streamlab.quality.smoothness``'s.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import numpy as np
 from aiortc.mediastreams import MediaStreamError
 
 from streamlab import framecode
+from streamlab.quality.smoothness import Shown
 from streamlab.webrtc.client import WhepClient
+
+if TYPE_CHECKING:
+    from streamlab.quality.reference import ReferenceReader
+    from streamlab.quality.scorer import QualityScorer, Scored
 
 FREEZE_MS = 100.0
 STAGE_LINE = re.compile(
@@ -31,27 +41,47 @@ def epoch_ms() -> float:
 
 @dataclass
 class ViewerLog:
-    """Per frame: arrival (epoch ms); per readable code: (arrival, latency ms)."""
+    """Per frame: arrival (epoch ms); per readable code: (arrival, latency ms); per frame
+    when measured: what was shown (arrival, seq, size) and its quality when scored."""
 
     arrivals: list[float] = field(default_factory=list)
     latencies: list[tuple[float, float]] = field(default_factory=list)
     kbps: list[tuple[float, float]] = field(default_factory=list)
+    shown: list[Shown] = field(default_factory=list)
+    quality: list[Scored] = field(default_factory=list)
 
     def window(self, start: float, end: float) -> ViewerLog:
         return ViewerLog(
             [a for a in self.arrivals if start <= a < end],
             [x for x in self.latencies if start <= x[0] < end],
             [x for x in self.kbps if start <= x[0] < end],
-        )
+            [x for x in self.shown if start <= x.at_ms < end],
+            sorted((x for x in list(self.quality) if start <= x.at_ms < end),
+                   key=lambda x: x.at_ms),
+        )  # fmt: skip
 
 
 class AiortcViewer(WhepClient):
-    """A WHEP client that logs each frame's arrival and reads codes from the Y plane only."""
+    """A WHEP client that logs each frame's arrival and reads codes from the Y plane only.
 
-    def __init__(self, url: str) -> None:
+    It logs what it showed (seq, size) for the smoothness figures; with ``reference`` (the
+    folder of the server's ``ReferenceWriter``) it also scores every frame it can against
+    the reference, in ``scorers`` threads beside it.
+    """
+
+    def __init__(self, url: str, *, reference: str | None = None, scorers: int = 1) -> None:
         super().__init__(url)
         self.log = ViewerLog()
         self._bytes: tuple[float, int] | None = None
+        self.references: ReferenceReader | None = None
+        self.scorer: QualityScorer | None = None
+        if reference:
+            from streamlab.quality.reference import ReferenceReader
+            from streamlab.quality.scorer import QualityScorer
+
+            self.references = ReferenceReader(reference)
+            self.scorer = QualityScorer(self.references, workers=scorers,
+                                        results=self.log.quality)  # fmt: skip
 
     async def _read(self, read_codes: bool) -> None:
         await self._track_ready.wait()
@@ -67,10 +97,22 @@ class AiortcViewer(WhepClient):
             log.arrivals.append(arrived)
             if not read_codes:
                 continue
-            plane = frame.to_ndarray(format="yuv420p")[: frame.height]
-            code = framecode.try_read(plane, now=int(arrived))
+            yuv = frame.to_ndarray(format="yuv420p")  # a copy out of the decoder's buffers
+            code = framecode.try_read(yuv[: frame.height], now=int(arrived))
             if code is not None:
                 log.latencies.append((arrived, arrived - code.captured_ms))
+            log.shown.append(Shown(arrived, code.seq if code else None, frame.width, frame.height))
+            if code is not None and self.scorer is not None:
+                self.scorer.submit(arrived, code.seq, yuv)
+
+    async def close(self, *, delete: bool = True) -> int | None:
+        """Close the peer, then let the scorer finish what it holds and stop."""
+        status = await super().close(delete=delete)
+        if self.scorer is not None:
+            await asyncio.to_thread(self.scorer.close)
+        if self.references is not None:
+            self.references.close()
+        return status
 
     async def sample(self) -> None:
         """Received kbit/s since the last call (the peer's DTLS transport: media + RTCP)."""

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import itertools
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -143,14 +145,28 @@ async def _measure(scenario: Scenario, source: str, result: RunResult, tick: Tic
     else:
         command = [*HOSTS, "serve", "--source", source, "--settings",
                    json.dumps(scenario.settings)]  # fmt: skip
-    with Child(command, what=f"{scenario.system} server") as child:
+    with contextlib.ExitStack() as stack:
+        reference = None
+        if scenario.measure_quality and not scenario.baseline:
+            reference = stack.enter_context(reference_folder())
+            command += ["--reference", reference]
+        child = stack.enter_context(Child(command, what=f"{scenario.system} server"))
         base = await asyncio.to_thread(child.ready, "viewer:", 40.0)  # waits on a Condition
-        await _measure_viewers(scenario, base, child, result, tick)
+        await _measure_viewers(scenario, base, child, result, tick, reference)
+
+
+def reference_folder() -> tempfile.TemporaryDirectory[str]:
+    """A scratch folder for the server's reference frames: in memory (/dev/shm) when the
+    machine has it, so the ring costs no disk writes; removed after the run."""
+    shm = "/dev/shm"
+    where = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+    return tempfile.TemporaryDirectory(prefix="streamlab-reference-", dir=where)
 
 
 async def _measure_viewers(
-    scenario: Scenario, base: str, child: Child, result: RunResult, tick: Tick
-) -> None:
+    scenario: Scenario, base: str, child: Child, result: RunResult, tick: Tick,
+    reference: str | None = None,
+) -> None:  # fmt: skip
     process = psutil.Process(child.pid)
     process.cpu_percent(None)
     aiortc: list[measure.AiortcViewer] = []
@@ -163,7 +179,7 @@ async def _measure_viewers(
                 logs = browser.logs
             else:
                 for _ in range(scenario.viewers):
-                    viewer = measure.AiortcViewer(f"{base}whep/cam")
+                    viewer = measure.AiortcViewer(f"{base}whep/cam", reference=reference)
                     await viewer.connect()
                     aiortc.append(viewer)
                 await asyncio.gather(*(v.wait_frames(1, 30.0) for v in aiortc))
@@ -197,12 +213,16 @@ async def _measure_viewers(
                 await viewer.close()
             if browser is not None:
                 await browser.close()
+    offered = _offered(reference)
     windowed = [log.window(window_start, window_end) for log in logs]
     seconds = (window_end - window_start) / 1000
     busy = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
     result.latencies_ms = [round(v, 1) for log in windowed for _, v in log.latencies]
     result.series = _rezero(series, window_start)
     result.metrics = _metrics(windowed, seconds, busy, rss_mb, series, connected)
+    result.metrics.update(_seen(windowed, offered))
+    if aiortc and reference:
+        result.metrics["quality_skipped"] = sum(v.scorer.stats.skipped for v in aiortc if v.scorer)
     result.metrics["stage_ms"] = measure.stage_means(stages_before, stages_after)
     result.metrics["dropped"] = _dropped(api_before, api_after)
     result.metrics["quality_changes"] = _quality_changes(first, api_after, series)
@@ -223,6 +243,29 @@ async def _seconds(
         row = await sample(zero)
         series.append(row)
         tick(step)
+
+
+def _offered(reference: str | None) -> list[int] | None:
+    """The seqs the server's encoders were given (None without a reference)."""
+    if not reference:
+        return None
+    from streamlab.quality.reference import ReferenceReader
+
+    with ReferenceReader(reference) as reader:
+        return [int(s) for s in reader.offered()]
+
+
+def _seen(logs: list[measure.ViewerLog], offered: list[int] | None) -> dict[str, Any]:
+    """What the viewers saw in the window: PSNR / SSIM when scored, smoothness always (from
+    arrivals alone when a viewer logs no seqs, e.g. Chromium)."""
+    from streamlab.quality.smoothness import Shown
+    from streamlab.quality.summary import quality_figures, smoothness_figures
+
+    shown = [log.shown or [Shown(a, None, 0, 0) for a in log.arrivals] for log in logs]
+    coded = sum(1 for frames in shown for f in frames if f.seq is not None)
+    out = smoothness_figures(shown, offered)
+    out.update(quality_figures([q for log in logs for q in log.quality], coded))
+    return out
 
 
 def _rezero(series: list[dict[str, Any]], zero: float) -> list[dict[str, Any]]:
@@ -247,9 +290,16 @@ def _row(
         "analysis_lag_ms": pipeline.get("analysis_lag_ms"),
         "rx_fps": [sum(1 for a in log.arrivals if a > now - 1000) for log in logs],
         "rx_kbps": [log.kbps[-1][1] if log.kbps else None for log in logs],
+        "psnr_y": [_recent_psnr(log, now) for log in logs],
         "rungs": [v.get("rung") for v in viewers],
         "kbps": [v.get("kbps") for v in viewers],
     }
+
+
+def _recent_psnr(log: measure.ViewerLog, now: float) -> float | None:
+    """Mean PSNR-Y of the frames scored in the last second (None if none)."""
+    recent = [q.psnr_y for q in log.quality[-120:] if q.at_ms > now - 1000]
+    return round(sum(recent) / len(recent), 2) if recent else None
 
 
 def _metrics(

@@ -26,7 +26,7 @@ VIEWERS = ("aiortc", "chromium")
 BASELINES = ("restreamer", "ffmpeg", "pyav")
 RUN_KEYS = frozenset(
     {"name", "source", "duration_s", "warmup_s", "viewers", "viewer", "cpu_load", "baseline",
-     "repeat", "group"}
+     "repeat", "group", "measure_quality"}
 )  # fmt: skip
 # settings the lead's delivery work adds; accepted here, the server says if it cannot apply them
 PENDING_SETTINGS = frozenset({"network", "stage_delay_ms"})
@@ -74,6 +74,7 @@ class Scenario:
     baseline: str = ""
     repeat: int = 0  # 0 = as the run says (--repeat)
     group: str = ""
+    measure_quality: bool = True  # reference frames on the server, PSNR/SSIM at aiortc viewers
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -94,6 +95,8 @@ class Scenario:
         for key, value in sorted(self.settings.items()):
             params[key] = ",".join(value) if isinstance(value, list) else value
         params.setdefault("network", "")
+        if not self.measure_quality:  # only when off: results from before it still match
+            params["measure_quality"] = False
         return params
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,7 +105,7 @@ class Scenario:
             "name": self.name, "source": self.source, "duration_s": self.duration_s,
             "warmup_s": self.warmup_s, "viewers": self.viewers, "viewer": self.viewer,
             "cpu_load": self.cpu_load, "baseline": self.baseline, "repeat": self.repeat,
-            "group": self.group,
+            "group": self.group, "measure_quality": self.measure_quality,
         }  # fmt: skip
         table.update(self.settings)
         return table
@@ -144,6 +147,8 @@ class Scenario:
                               "source (it cannot read synthetic://)")  # fmt: skip
         if not isinstance(run.get("group", ""), str):
             raise ConfigError(f"{label}: 'group' must be a string")
+        if not isinstance(run.get("measure_quality", True), bool):
+            raise ConfigError(f"{label}: 'measure_quality' must be true or false")
         _check_settings(label, data)
         return cls(name=name.strip(), source=source.strip(), settings=data, **run)
 
