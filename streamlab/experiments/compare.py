@@ -13,6 +13,10 @@ threshold* in size.
 
 Verdicts: ``better``, ``worse``, ``same`` (within noise or below the threshold),
 ``changed`` (a metric with no good direction, e.g. kbit/s), ``inconclusive``.
+
+Picture quality is on a log scale already: PSNR (dB) and SSIM differences count from an
+absolute step (``ABSOLUTE``: 0.5 dB, 0.005 SSIM, 2 VMAF points) instead of the relative
+threshold, which would ask 4 dB of a 40 dB picture.
 """
 
 from __future__ import annotations
@@ -31,6 +35,15 @@ METRICS: dict[str, int] = {
     "freezes": -1, "max_gap_ms": -1, "interval_p95_ms": -1, "kbps": 0, "analysis_lag_p50_ms": -1,
     "analysis_lag_p95_ms": -1, "cpu_percent": -1, "rss_mb": -1, "quality_changes": 0,
     "time_to_settle_s": -1,
+    "psnr_y_mean_db": 1, "psnr_y_p5_db": 1, "psnr_yuv_mean_db": 1, "ssim_y_mean": 1,
+    "vmaf_mean": 1, "harmonic_fps": 1, "freeze_count": -1, "freeze_total_ms": -1,
+    "pause_count": -1, "frames_dropped": -1, "frames_repeated": -1, "resolution_switches": 0,
+    "quality_sampled": 0,
+}  # fmt: skip
+# metric -> the smallest difference that counts, in the metric's own unit
+ABSOLUTE: dict[str, float] = {
+    "psnr_y_mean_db": 0.5, "psnr_y_p5_db": 0.5, "psnr_yuv_mean_db": 0.5, "ssim_y_mean": 0.005,
+    "vmaf_mean": 2.0,
 }  # fmt: skip
 ALPHA = 0.05
 
@@ -115,8 +128,12 @@ def compare(a_path: str | Path, b_path: str | Path, *, threshold: float = 0.1) -
                 continue
             a_mid, b_mid = stats.quartiles(a_values)[1], stats.quartiles(b_values)[1]
             ratio = round(b_mid / a_mid, 3) if a_mid else None
-            word, how = verdict(a_values, b_values, direction, threshold)
-            rows.append(Row(key[0], metric, round(a_mid, 2), round(b_mid, 2), ratio, word, how))
+            step = ABSOLUTE.get(metric)
+            own = step / abs(a_mid) if step is not None and a_mid else threshold
+            word, how = verdict(a_values, b_values, direction, own)
+            digits = 4 if metric.startswith("ssim") else 2
+            rows.append(Row(key[0], metric, round(a_mid, digits), round(b_mid, digits), ratio,
+                            word, how))  # fmt: skip
     for key in b_index:
         if key not in a_index:
             rows.append(Row(key[0], "-", None, None, None, "only in B", ""))
