@@ -1,7 +1,8 @@
 """Reports people look at: Markdown + HTML with PNG plots, labelled by parameters.
 
-Per group of scenarios: a key table, latency CDFs (p50/p95 marked), fps and kbit/s over
-time, bars with IQR error bars, CPU against viewers; then the measurement-truth checks
+Per group of scenarios: a key table, latency CDFs (p50/p95 marked), fps, kbit/s and PSNR
+over time, bars with IQR error bars, CPU against viewers, rate-quality curves (kbit/s
+against PSNR-Y, one panel per link or codec); then the measurement-truth checks
 (calibration delta, agreement of ratios between repeats).
 """
 
@@ -19,12 +20,19 @@ from streamlab.experiments.stats import quartiles
 
 KEY_COLUMNS = (
     ("latency_p50_ms", "p50 ms"), ("latency_p95_ms", "p95 ms"), ("latency_p99_ms", "p99 ms"),
-    ("fps", "fps"), ("freezes", "freezes"), ("max_gap_ms", "max gap ms"),
-    ("interval_p95_ms", "interval p95 ms"), ("kbps", "kbit/s"),
+    ("fps", "fps"), ("harmonic_fps", "harmonic fps"), ("freezes", "gaps >100 ms"),
+    ("freeze_count", "freezes"), ("freeze_total_ms", "frozen ms"), ("pause_count", "pauses"),
+    ("max_gap_ms", "max gap ms"), ("interval_p95_ms", "interval p95 ms"), ("kbps", "kbit/s"),
+    ("psnr_y_mean_db", "PSNR-Y dB"), ("psnr_y_p5_db", "PSNR-Y p5 dB"),
+    ("psnr_yuv_mean_db", "PSNR-YUV dB"), ("ssim_y_mean", "SSIM-Y"),
+    ("vmaf_mean", "VMAF"), ("quality_sampled", "scored"), ("frames_dropped", "frames lost"),
+    ("frames_repeated", "repeated"),
     ("cpu_percent", "CPU %"), ("rss_mb", "RSS MB"), ("analysis_lag_p95_ms", "lag p95 ms"),
     ("quality_changes", "rung changes"), ("time_to_settle_s", "settle s"),
 )  # fmt: skip
 HIDDEN_PARAMS = {"duration_s", "source"}
+FINE_COLUMNS = {"SSIM-Y": "{:.3f}", "scored": "{:.0%}"}  # shown with more than one decimal
+FACETS = ("network", "codec", "viewers")  # what a small multiple's panels differ in
 CALIBRATION_MS = 100.0
 CALIBRATION_TOLERANCE_MS = 5.0
 AGREEMENT = 0.10
@@ -77,7 +85,7 @@ def labels(rows: Any) -> list[str]:
 
 def _param_columns(rows: Any) -> list[str]:
     known = {"system", "viewers", "viewer", "cpu_load", "network", "codec", "quality",
-             "buffering", "skipping", "analyze", "stage_delay_ms"}  # fmt: skip
+             "buffering", "skipping", "analyze", "stage_delay_ms", "measure_quality"}  # fmt: skip
     from streamlab.config import StreamingConfig
 
     known |= set(StreamingConfig.model_fields)
@@ -98,7 +106,11 @@ def key_table(rows: Any) -> Any:
     table = pd.DataFrame({"scenario": labels(rows)})
     for column, title in KEY_COLUMNS:
         if column in rows.columns and rows[column].notna().any():
-            table[title] = rows[column].to_numpy()
+            values = rows[column].to_numpy()
+            if title in FINE_COLUMNS:
+                shown = FINE_COLUMNS[title]
+                values = np.array([_fine(shown, v) for v in values], dtype=object)
+            table[title] = values
     counters = [c for c in rows.columns if c.startswith("dropped.")]
     drops = [c for c in counters if "drop" in c.split(".", 1)[1]]
     skips = [c for c in counters if c not in drops]
@@ -110,6 +122,12 @@ def key_table(rows: Any) -> Any:
     if rows["error"].astype(bool).any():
         table["error"] = rows["error"].to_numpy()
     return table
+
+
+def _fine(pattern: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return pattern.format(float(value))
 
 
 def stage_table(rows: Any, names: list[str]) -> Any:
@@ -194,32 +212,93 @@ def values_span(loaded: Loaded, rows: Any) -> float:
 
 
 def plot_time(loaded: Loaded, rows: Any, names: list[str], path: Path) -> Path | None:
+    """fps and kbit/s at the viewer over time, and PSNR-Y beside them when measured."""
     plt = _plt()
     wide = len(rows) > 6
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12 if wide else 8, 5.5), sharex=True)
+    with_psnr = any(_mean(s.get("psnr_y")) is not None
+                    for _, row in rows.iterrows() for s in _series(loaded, row))  # fmt: skip
+    panels = 3 if with_psnr else 2
+    fig, axes = plt.subplots(panels, 1, figsize=(12 if wide else 8, 2.75 * panels), sharex=True)
     colors = _colors(len(rows))
     drawn = False
+    keys = ("rx_fps", "rx_kbps", "psnr_y")[:panels]
     for index, (label, (_, row)) in enumerate(zip(names, rows.iterrows(), strict=True)):
         series = _series(loaded, row)
         t = [s["t"] for s in series]
         fps = [_mean(s.get("rx_fps")) for s in series]
-        kbps = [_mean(s.get("rx_kbps")) for s in series]
-        if any(v is not None for v in fps):
-            drawn = True
-            (line,) = top.plot(t, [np.nan if v is None else v for v in fps], label=label,
-                               color=colors[index])  # fmt: skip
-            bottom.plot(t, [np.nan if v is None else v for v in kbps], color=line.get_color())
+        if not any(v is not None for v in fps):
+            continue
+        drawn = True
+        for ax, key in zip(axes, keys, strict=True):
+            values = [_mean(s.get(key)) for s in series]
+            ax.plot(t, [np.nan if v is None else v for v in values],
+                    label=label if key == "rx_fps" else None, color=colors[index])  # fmt: skip
     if not drawn:
         plt.close(fig)
         return None
-    top.set_ylabel("fps at the viewer")
-    bottom.set_ylabel("kbit/s at the viewer")
-    bottom.set_xlabel("seconds (0 = end of warm-up)")
-    for ax in (top, bottom):
+    titles = ("fps at the viewer", "kbit/s at the viewer", "PSNR-Y at the viewer (dB)")
+    for ax, title in zip(axes, titles, strict=False):
+        ax.set_ylabel(title)
         ax.axvline(0, color="grey", lw=0.8, ls="--")
         ax.grid(alpha=0.3)
-    _legend(fig, top, len(rows))
+    axes[-1].set_xlabel("seconds (0 = end of warm-up)")
+    _legend(fig, axes[0], len(rows))
     return _save(plt, fig, path)
+
+
+def _facet(rows: Any) -> str | None:
+    """The parameter the rate-quality panels differ in: the first of ``FACETS`` that varies."""
+    for column in FACETS:
+        if column in rows and rows[column].map(_show).nunique() > 1:
+            return column
+    return None
+
+
+def plot_rate_quality(rows: Any, path: Path) -> Path | None:
+    """kbit/s against mean PSNR-Y, one panel per link (or codec, or viewer count): a line
+    per codec (or per system) through its scenarios, each point labelled by the rest."""
+    if "psnr_y_mean_db" not in rows or "kbps" not in rows:
+        return None
+    measured = rows[rows["psnr_y_mean_db"].notna() & rows["kbps"].notna()]
+    if measured.empty:
+        return None
+    plt = _plt()
+    facet = _facet(measured)
+    panels = list(measured.groupby(measured[facet].map(_show), sort=False)) if facet else [
+        ("", measured)
+    ]  # fmt: skip
+    columns = min(len(panels), 3)
+    lines = (len(panels) + columns - 1) // columns
+    fig, axes = plt.subplots(lines, columns, figsize=(4.6 * columns, 3.6 * lines), squeeze=False,
+                             sharey=True)  # fmt: skip
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (value, part) in zip(axes.ravel(), panels, strict=False):
+        _rate_quality_panel(ax, part.reset_index(drop=True), facet)
+        ax.set_title(f"{facet}={value}" if facet else "all scenarios", fontsize=9)
+        ax.set_xlabel("kbit/s at the viewer")
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("PSNR-Y (dB), mean")
+    return _save(plt, fig, path)
+
+
+def _rate_quality_panel(ax: Any, part: Any, facet: str | None) -> None:
+    series = next((c for c in ("codec", "system") if c != facet and c in part
+                   and part[c].map(_show).nunique() > 1), None)  # fmt: skip
+    groups = list(part.groupby(part[series].map(_show), sort=False)) if series else [("", part)]
+    point_labels = labels(part.drop(columns=[c for c in (facet, series) if c], errors="ignore"))
+    text = dict(zip(part.index, point_labels, strict=True))
+    colors = _colors(len(groups))
+    for index, (name, group) in enumerate(groups):
+        group = group.sort_values("kbps")
+        ax.plot(group["kbps"], group["psnr_y_mean_db"], marker="o", color=colors[index],
+                label=f"{series}={name}" if series else None)  # fmt: skip
+        for row_index, row in group.iterrows():
+            ax.annotate(text[row_index], (row["kbps"], row["psnr_y_mean_db"]), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    if series:
+        ax.legend(fontsize=7)
 
 
 def _mean(values: Any) -> float | None:
@@ -363,6 +442,7 @@ def build(paths: list[str | Path], out: Path) -> list[Section]:
             plot_time(loaded, rows, names, out / f"{slug}_fps_kbps.png"),
             plot_bars(loaded, rows, names, out / f"{slug}_bars.png"),
             plot_cpu_viewers(rows, out / f"{slug}_cpu_viewers.png"),
+            plot_rate_quality(rows, out / f"{slug}_rate_quality.png"),
         ) if p is not None]  # fmt: skip
         sections.append(Section(str(group), table=key_table(rows), images=images))
         stages = stage_table(rows, names)

@@ -86,7 +86,8 @@ def aggregate(runs: list[RunResult]) -> dict[str, Any]:
         values = [r.metrics.get(key) for r in done]
         numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         if numbers:
-            out[key] = round(_median([float(v) for v in numbers]), 2)
+            digits = 4 if key.startswith("ssim") else 2  # SSIM differences live in the 3rd decimal
+            out[key] = round(_median([float(v) for v in numbers]), digits)
         elif any(isinstance(v, dict) for v in values):
             sub = [v for v in values if isinstance(v, dict)]
             names = dict.fromkeys(k for d in sub for k in d)
