@@ -147,12 +147,22 @@ async def _measure(scenario: Scenario, source: str, result: RunResult, tick: Tic
                    json.dumps(scenario.settings)]  # fmt: skip
     with contextlib.ExitStack() as stack:
         reference = None
-        if scenario.measure_quality and not scenario.baseline:
+        if _scores(scenario):
             reference = stack.enter_context(reference_folder())
             command += ["--reference", reference]
         child = stack.enter_context(Child(command, what=f"{scenario.system} server"))
         base = await asyncio.to_thread(child.ready, "viewer:", 40.0)  # waits on a Condition
         await _measure_viewers(scenario, base, child, result, tick, reference)
+
+
+def _scores(scenario: Scenario) -> bool:
+    """Whether the run keeps reference frames: aiortc viewers of streamlab's own server,
+    and not for passthrough (the reference would make the server decode what it only
+    forwards, a cost the scenario is there to show it does not pay)."""
+    return (
+        scenario.measure_quality and not scenario.baseline and scenario.viewer == "aiortc"
+        and str(scenario.settings.get("codec", "")) != "passthrough"
+    )  # fmt: skip
 
 
 def reference_folder() -> tempfile.TemporaryDirectory[str]:

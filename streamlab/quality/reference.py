@@ -223,7 +223,8 @@ class ReferenceReader:
     def get(self, seq: int) -> np.ndarray | None:
         """The reference I420 planes for frame-code ``seq`` (a copy), or None."""
         result = self._lookup(seq)
-        if result is None and time.monotonic() - self._scanned > RESCAN_S:
+        stale = not self._rings or time.monotonic() - self._scanned > RESCAN_S
+        if result is None and stale:
             with self._lock:
                 self._scan()
             result = self._lookup(seq)
