@@ -1,4 +1,5 @@
-"""Codec strategies: how frames reach viewers — transcoded once (vp8, h264) or passed through."""
+"""Codec strategies: how frames reach viewers — transcoded once (vp8, h264, vp9, av1) or
+passed through."""
 
 from __future__ import annotations
 
@@ -35,17 +36,29 @@ def h264() -> CodecStrategy:
     return CodecStrategy("h264", "video/H264", "libx264")
 
 
+@codecs.register("vp9")
+def vp9() -> CodecStrategy:
+    """Transcode to VP9 profile 0 once per stream (libvpx-vp9 realtime, CBR)."""
+    return CodecStrategy("vp9", "video/VP9", "libvpx-vp9")
+
+
+@codecs.register("av1")
+def av1() -> CodecStrategy:
+    """Transcode to AV1 main profile once per stream (SVT-AV1 in its RTC mode)."""
+    return CodecStrategy("av1", "video/AV1", "libsvtav1")
+
+
 @codecs.register("passthrough")
 def passthrough() -> CodecStrategy:
     """Forward the camera's own H.264 access units; no re-encode."""
     return CodecStrategy("passthrough", "video/H264", None)
 
 
-TRANSCODED = ("vp8", "h264")
+TRANSCODED = ("vp8", "h264", "vp9", "av1")  # a fallback's order: new codecs never displace old
 
 
 def offered_codecs(sdp: str) -> set[str]:
-    """Lower-case video MIME types an SDP offer lists (``video/vp8``, ``video/h264``)."""
+    """Lower-case video MIME types an SDP offer lists (``video/vp8``, ``video/av1``, ...)."""
     video = sdp.split("m=video", 1)[1] if "m=video" in sdp else ""
     video = video.split("\nm=", 1)[0]
     found = set()

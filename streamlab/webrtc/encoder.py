@@ -16,9 +16,12 @@ import cv2
 import numpy as np
 
 from streamlab.strategies.quality import Level, fit
+from streamlab.webrtc.codecs.av1 import with_sequence_header
 
 TIME_BASE = Fraction(1, 90000)
 KEYFRAME_FRAMES = 4  # a keyframe may take this many frames' worth of bits
+VP9_CPU_USED = 8  # libvpx-vp9 realtime speed (measured: see _open)
+AV1_PRESET = 12  # SVT-AV1 preset in RTC mode (measured: see _open)
 
 
 def i420_of(frame: Any) -> np.ndarray:
@@ -51,13 +54,25 @@ def scale_i420(i420: np.ndarray, width: int, height: int, out: np.ndarray | None
 
 
 class SharedEncoder:
-    """Encodes frames to VP8 (libvpx) or H.264 (libx264) packets at one rung for every viewer
-    on it. Not thread-safe: one caller at a time (the rung's encoder thread)."""
+    """Encodes frames to VP8 (libvpx), H.264 (libx264), VP9 (libvpx-vp9) or AV1 (libsvtav1)
+    packets at one rung for every viewer on it. Not thread-safe: one caller at a time (the
+    rung's encoder thread)."""
 
-    def __init__(self, encoder: str, *, threads: int = 1, vp8_cpu_used: int = 16) -> None:
+    def __init__(
+        self,
+        encoder: str,
+        *,
+        threads: int = 1,
+        vp8_cpu_used: int = 16,
+        vp9_cpu_used: int = VP9_CPU_USED,
+        av1_preset: int = AV1_PRESET,
+    ) -> None:
         self.encoder = encoder
         self.threads = threads
         self.vp8_cpu_used = vp8_cpu_used
+        self.vp9_cpu_used = vp9_cpu_used
+        self.av1_preset = av1_preset
+        self._sequence_header: bytes | None = None  # AV1: repeated on keyframes lacking it
         self.level: Level | None = None
         self.size: tuple[int, int] | None = None
         self._context: Any = None
@@ -83,6 +98,10 @@ class SharedEncoder:
             vbv = f"vbv-maxrate={kbps}:vbv-bufsize={buffer}"
             context.options = {"preset": "ultrafast", "tune": "zerolatency", "level": "31",
                                "g": "3000", "bframes": "0", "x264-params": vbv}  # fmt: skip
+        elif self.encoder == "libvpx-vp9":
+            self._open_vp9(context, level)
+        elif self.encoder == "libsvtav1":
+            self._open_av1(context, level)
         else:
             context.gop_size = 3000
             context.qmin, context.qmax = 2, 56
@@ -92,6 +111,38 @@ class SharedEncoder:
                                "undershoot-pct": "95", "overshoot-pct": "15",
                                "max-intra-rate": str(KEYFRAME_FRAMES * 100)}  # fmt: skip
         return context
+
+    def _open_vp9(self, context: Any, level: Level) -> None:
+        # libwebrtc's real-time VP9: CBR with a 1 s buffer, under/overshoot 50 %, q 2-52,
+        # cyclic-refresh AQ; keyframes only when asked for, capped like VP8's.
+        rate = str(level.bitrate)
+        context.gop_size = 3000
+        context.qmin, context.qmax = 2, 52
+        context.options = {"deadline": "realtime", "cpu-used": str(self.vp9_cpu_used),
+                           "row-mt": "1", "lag-in-frames": "0", "error-resilient": "1",
+                           "minrate": rate, "maxrate": rate, "bufsize": rate,
+                           "undershoot-pct": "50", "overshoot-pct": "50", "aq-mode": "3",
+                           "max-intra-rate": str(KEYFRAME_FRAMES * 100)}  # fmt: skip
+
+    def _open_av1(self, context: Any, level: Level) -> None:
+        # SVT-AV1's RTC mode: low-delay prediction (pred-struct=1), CBR (rc=2), no scene-cut
+        # keyframes (scd=0), one thread's worth of parallelism (lp); keyframes on request.
+        context.gop_size = 3000
+        params = (f"rtc=1:pred-struct=1:rc=2:scd=0:preset={self.av1_preset}:lp={self.threads}"
+                  f":buf-sz=1000:buf-initial-sz=500:buf-optimal-sz=600"
+                  f":undershoot-pct=50:overshoot-pct=50")  # fmt: skip
+        context.options = {"svtav1-params": params}
+
+    def _av1_keyframe(self, packet: av.Packet) -> av.Packet:
+        """The keyframe with the sequence header it must start with (SVT-AV1 may write it
+        only into the first keyframe after opening)."""
+        data, header = with_sequence_header(bytes(packet), self._sequence_header)
+        self._sequence_header = header
+        if len(data) == packet.size:
+            return packet
+        rebuilt = av.Packet(data)
+        rebuilt.is_keyframe = True
+        return rebuilt
 
     def encode(self, frame: Any, pts: int, level: Level, keyframe: bool) -> list[av.Packet]:
         """Encode one frame at ``level``; ``keyframe`` forces an intra frame.
@@ -103,6 +154,7 @@ class SharedEncoder:
         width, height = fit(src_w, src_h, level.width, level.height)
         if self._context is None or level != self.level or self.size != (width, height):
             self._context = self._open(level, (width, height))
+            self._sequence_header = None  # a new size makes a new sequence header
             self.reopens += 1
             self.level, self.size = level, (width, height)
             keyframe = True
@@ -117,6 +169,8 @@ class SharedEncoder:
             av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
         )
         packets = list(self._context.encode(video))
+        if self.encoder == "libsvtav1":
+            packets = [self._av1_keyframe(p) if p.is_keyframe else p for p in packets]
         for packet in packets:
             packet.pts, packet.time_base = pts, TIME_BASE
             self.bytes += packet.size
