@@ -32,7 +32,7 @@ KEY_COLUMNS = (
 )  # fmt: skip
 HIDDEN_PARAMS = {"duration_s", "source"}
 FINE_COLUMNS = {"SSIM-Y": "{:.3f}", "scored": "{:.0%}"}  # shown with more than one decimal
-FACETS = ("network", "codec", "viewers")  # what a small multiple's panels differ in
+FACETS = ("network", "viewers")  # what a rate-quality plot's panels differ in
 CALIBRATION_MS = 100.0
 CALIBRATION_TOLERANCE_MS = 5.0
 AGREEMENT = 0.10
@@ -255,8 +255,9 @@ def _facet(rows: Any) -> str | None:
 
 
 def plot_rate_quality(rows: Any, path: Path) -> Path | None:
-    """kbit/s against mean PSNR-Y, one panel per link (or codec, or viewer count): a line
-    per codec (or per system) through its scenarios, each point labelled by the rest."""
+    """kbit/s against mean PSNR-Y, one panel per link (or viewer count): a line per codec
+    through its scenarios (a rate-quality curve over rungs), else one labelled point per
+    scenario."""
     if "psnr_y_mean_db" not in rows or "kbps" not in rows:
         return None
     measured = rows[rows["psnr_y_mean_db"].notna() & rows["kbps"].notna()]
@@ -284,20 +285,28 @@ def plot_rate_quality(rows: Any, path: Path) -> Path | None:
 
 
 def _rate_quality_panel(ax: Any, part: Any, facet: str | None) -> None:
-    series = next((c for c in ("codec", "system") if c != facet and c in part
-                   and part[c].map(_show).nunique() > 1), None)  # fmt: skip
-    groups = list(part.groupby(part[series].map(_show), sort=False)) if series else [("", part)]
-    point_labels = labels(part.drop(columns=[c for c in (facet, series) if c], errors="ignore"))
+    codecs = "codec" in part and part["codec"].map(_show).nunique() > 1
+    groups = list(part.groupby(part["codec"].map(_show), sort=False)) if codecs else [("", part)]
+    point_labels = labels(part.drop(columns=[c for c in (facet, "codec" if codecs else None) if c],
+                                    errors="ignore"))  # fmt: skip
     text = dict(zip(part.index, point_labels, strict=True))
-    colors = _colors(len(groups))
+    colors = _colors(len(groups) if codecs else len(part))
+    written: set[str] = set()
     for index, (name, group) in enumerate(groups):
         group = group.sort_values("kbps")
-        ax.plot(group["kbps"], group["psnr_y_mean_db"], marker="o", color=colors[index],
-                label=f"{series}={name}" if series else None)  # fmt: skip
+        if codecs:
+            ax.plot(group["kbps"], group["psnr_y_mean_db"], marker="o", color=colors[index],
+                    label=f"codec={name}")  # fmt: skip
         for row_index, row in group.iterrows():
+            if not codecs:
+                ax.plot([row["kbps"]], [row["psnr_y_mean_db"]], marker="o",
+                        color=colors[list(part.index).index(row_index)])  # fmt: skip
+            if text[row_index] in written:
+                continue  # the same rung of another codec: one label is enough
+            written.add(text[row_index])
             ax.annotate(text[row_index], (row["kbps"], row["psnr_y_mean_db"]), fontsize=6,
                         xytext=(3, 3), textcoords="offset points")  # fmt: skip
-    if series:
+    if codecs:
         ax.legend(fontsize=7)
 
 
