@@ -4,11 +4,13 @@ output, the encoder's sequence headers, and two real aiortc peers on 127.0.0.1."
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 import av
 import numpy as np
 import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.codecs.vpx import PACKET_MAX
 from aiortc.jitterbuffer import JitterFrame
 
@@ -23,7 +25,7 @@ from streamlab.webrtc.codecs.av1 import (
     with_sequence_header,
 )
 from streamlab.webrtc.codecs.framing import frame_payload
-from streamlab.webrtc.codecs.loopback import send_packets
+from streamlab.webrtc.codecs.loopback import send_from, send_packets
 from streamlab.webrtc.codecs.samples import SIZE, encode
 
 KEYFRAMES_AT = (0, 20, 40)
@@ -183,3 +185,26 @@ async def test_two_aiortc_peers_decode_av1(packets: list[av.Packet]) -> None:
     assert delivered.mime == "video/AV1"
     assert len(delivered.sizes) >= 0.9 * len(packets)
     assert set(delivered.sizes) == {SIZE}
+
+
+async def test_answer_keeps_the_offers_payload_type_below_96() -> None:
+    """Chromium offers AV1 at 45 (96-127 are full); the answer must use 45, not ours."""
+    offerer, answerer = RTCPeerConnection(), RTCPeerConnection()
+    try:
+        offerer.addTransceiver("video", direction="recvonly")
+        await offerer.setLocalDescription(await offerer.createOffer())
+        av1 = next(c for c in offerer.getTransceivers()[0]._codecs if c.mimeType == "video/AV1")
+        ours = av1.payloadType
+        assert ours is not None
+        offer = re.sub(rf"\b{ours}\b", "45", offerer.localDescription.sdp)
+        offer = re.sub(rf"\bapt={ours}\b", "apt=45", offer)
+        send_from(answerer, "video/AV1", [])
+        await answerer.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        await answerer.setLocalDescription(await answerer.createAnswer())
+        answer = answerer.localDescription.sdp
+    finally:
+        await offerer.close()
+        await answerer.close()
+    assert "a=rtpmap:45 AV1/90000" in answer
+    assert f"a=rtpmap:{ours} AV1" not in answer
+    assert re.search(r"m=video \d+ \S+ 45\r?\n", answer)

@@ -46,6 +46,19 @@ class PacketTrack(MediaStreamTrack):
         return packet
 
 
+def send_from(
+    pc: RTCPeerConnection, mime: str, packets: Sequence[av.Packet], fps: float = 30.0
+) -> PacketTrack:
+    """Add a send-only video transceiver to ``pc`` that offers or answers only ``mime`` and
+    sends ``packets`` once the connection is up; returns its track."""
+    register()
+    track = PacketTrack(packets, fps)
+    transceiver = pc.addTransceiver(track, direction="sendonly")
+    capabilities = RTCRtpSender.getCapabilities("video").codecs
+    transceiver.setCodecPreferences([c for c in capabilities if c.mimeType.lower() == mime.lower()])
+    return track
+
+
 @dataclass
 class Delivered:
     """What the receiving peer got: the negotiated codec and the decoded frames."""
@@ -66,12 +79,8 @@ async def send_packets(
     with local_addresses(("127.0.0.1",)):
         sender, receiver = RTCPeerConnection(), RTCPeerConnection()
     try:
-        track = PacketTrack(packets, fps)
-        transceiver = sender.addTransceiver(track, direction="sendonly")
-        capabilities = RTCRtpSender.getCapabilities("video").codecs
-        transceiver.setCodecPreferences(
-            [c for c in capabilities if c.mimeType.lower() == mime.lower()]
-        )
+        track = send_from(sender, mime, packets, fps)
+        transceiver = sender.getTransceivers()[0]
 
         @receiver.on("track")
         def on_track(remote: MediaStreamTrack) -> None:

@@ -4,7 +4,10 @@ aiortc negotiates from ``aiortc.codecs.CODECS`` and looks codecs up through modu
 functions that ``rtcrtpsender``/``rtcrtpreceiver`` imported by name; ``register`` appends the
 two codecs (with RTX, after every existing payload type, so VP8/H.264 keep theirs) and wraps
 those functions where they are looked up. It also keeps aiortc from matching a VP9 profile or
-AV1 profile we do not send (aiortc compares only the MIME type for them).
+AV1 profile we do not send (aiortc compares only the MIME type for them), and makes its answers
+keep the offer's payload type in 35-63 too: Chromium offers AV1 there (45) once 96-127 are
+taken, and aiortc answered with its own type, which the offerer then drops (RFC 3264 6.1: the
+answer uses the offer's payload types).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import aiortc.codecs as aiortc_codecs
 import aiortc.rtcpeerconnection as aiortc_peer
 import aiortc.rtcrtpreceiver as aiortc_receiver
 import aiortc.rtcrtpsender as aiortc_sender
+import aiortc.rtp as aiortc_rtp
 from aiortc.codecs.base import Decoder, Encoder
 from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
 
@@ -31,6 +35,8 @@ PROFILES: dict[str, tuple[str, str]] = {
 _ENCODERS: dict[str, type[Encoder]] = {"video/vp9": Vp9Encoder, "video/av1": Av1Encoder}
 _DECODERS: dict[str, type[Decoder]] = {"video/vp9": Vp9Decoder, "video/av1": Av1Decoder}
 _MIMES = {"video/vp9": "video/VP9", "video/av1": "video/AV1"}
+# dynamic payload types: 96-127 (RFC 3551) and 35-63 (RFC 7587 / JSEP, used by browsers)
+DYNAMIC_PAYLOAD_TYPES = frozenset(range(35, 64)) | frozenset(range(96, 128))
 _registered = False
 
 
@@ -109,6 +115,7 @@ def register() -> None:
         return
     _registered = True
     _append_codecs()
+    aiortc_rtp.DYNAMIC_PAYLOAD_TYPES = DYNAMIC_PAYLOAD_TYPES  # type: ignore[assignment]
     _wrap(aiortc_codecs.get_encoder, aiortc_codecs.get_decoder, aiortc_codecs.depayload,
           aiortc_peer.is_codec_compatible)  # fmt: skip
 
