@@ -21,6 +21,7 @@ from aiortc.mediastreams import MediaStreamError
 from streamlab import framecode
 from streamlab.clock import now_ms
 from streamlab.errors import NegotiationError
+from streamlab.webrtc.codecs import register
 from streamlab.webrtc.ice import local_addresses
 from streamlab.webrtc.peer import close_peer
 
@@ -57,8 +58,9 @@ class WhepClient:
         codecs: tuple[str, ...] | None = None,
         data_channel: bool = True,
     ) -> None:
-        """``codecs`` limits the offer to these video MIME types (e.g. ``("video/H264",)``),
-        like a browser that can decode only those."""
+        """``codecs`` limits the offer to these video MIME types (e.g. ``("video/H264",)``,
+        ``("video/AV1",)``), like a browser that can decode only those."""
+        register()  # VP9 and AV1 next to aiortc's VP8 and H.264
         self.url = url
         self.codecs = codecs
         self.data_channel = data_channel
