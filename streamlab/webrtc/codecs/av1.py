@@ -20,13 +20,23 @@ from aiortc.codecs.vpx import PACKET_MAX
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 
-from streamlab.webrtc.codecs import obu as obus_
 from streamlab.webrtc.codecs.framing import invalid_data, split_payloads
-from streamlab.webrtc.codecs.obu import Obu, leb128, parse_element, parse_obus, read_leb128
+from streamlab.webrtc.codecs.obu import (
+    PADDING,
+    SEQUENCE_HEADER,
+    TEMPORAL_DELIMITER,
+    TILE_LIST,
+    Obu,
+    leb128,
+    parse_element,
+    parse_obus,
+    read_leb128,
+    temporal_unit,
+)
 
 _Z, _Y, _N = 0x80, 0x40, 0x08
 _W_SHIFT = 4
-NOT_SENT = frozenset({obus_.TEMPORAL_DELIMITER, obus_.TILE_LIST, obus_.PADDING})
+NOT_SENT = frozenset({TEMPORAL_DELIMITER, TILE_LIST, PADDING})
 
 
 def sequence_header_of(extradata: bytes | None) -> Obu | None:
@@ -36,23 +46,23 @@ def sequence_header_of(extradata: bytes | None) -> Obu | None:
         return None
     data = extradata[4:] if extradata[0] & 0x80 else extradata  # av1C: marker bit set
     for obu in parse_obus(bytes(data)):
-        if obu.type == obus_.SEQUENCE_HEADER:
+        if obu.type == SEQUENCE_HEADER:
             return obu
     return None
 
 
-def with_sequence_header(temporal_unit: bytes, cached: bytes | None) -> tuple[bytes, bytes | None]:
+def with_sequence_header(unit: bytes, cached: bytes | None) -> tuple[bytes, bytes | None]:
     """A keyframe's temporal unit with a sequence header, and the header to cache.
 
     A unit that has one keeps it (and it becomes the cached one); one without gets ``cached``
     (an OBU with its size field) after its temporal delimiter."""
-    obus = parse_obus(temporal_unit)
+    obus = parse_obus(unit)
     for obu in obus:
-        if obu.type == obus_.SEQUENCE_HEADER:
-            return temporal_unit, obu.sized
+        if obu.type == SEQUENCE_HEADER:
+            return unit, obu.sized
     if cached is None:
-        return temporal_unit, None
-    at = 1 if obus and obus[0].type == obus_.TEMPORAL_DELIMITER else 0
+        return unit, None
+    at = 1 if obus and obus[0].type == TEMPORAL_DELIMITER else 0
     parts = [obu.sized for obu in obus]
     return b"".join([*parts[:at], cached, *parts[at:]]), cached
 
@@ -64,14 +74,14 @@ class Av1Packetizer:
         self.max_payload = max_payload
         self.sequence_header: Obu | None = None
 
-    def packetize(self, temporal_unit: bytes, keyframe: bool) -> list[bytes]:
+    def packetize(self, unit: bytes, keyframe: bool) -> list[bytes]:
         """The payloads of one temporal unit (low-overhead format, as encoders write it)."""
-        obus = [o for o in parse_obus(temporal_unit) if o.type not in NOT_SENT]
-        headers = [o for o in obus if o.type == obus_.SEQUENCE_HEADER]
+        obus = [o for o in parse_obus(unit) if o.type not in NOT_SENT]
+        headers = [o for o in obus if o.type == SEQUENCE_HEADER]
         if headers:
             self.sequence_header = headers[0]
         if keyframe and self.sequence_header is not None:
-            others = [o for o in obus if o.type != obus_.SEQUENCE_HEADER]
+            others = [o for o in obus if o.type != SEQUENCE_HEADER]
             obus = [self.sequence_header, *others]
         new_sequence = keyframe and self.sequence_header is not None
         return self._pack([o.element for o in obus], new_sequence)
@@ -166,7 +176,7 @@ class Av1TemporalUnit:
     @property
     def data(self) -> bytes:
         """The temporal unit in the low-overhead format a decoder takes."""
-        return obus_.temporal_unit(self.obus)
+        return temporal_unit(self.obus)
 
 
 def reassemble(payloads: list[bytes]) -> Av1TemporalUnit:

@@ -12,8 +12,6 @@ answer uses the offer's payload types).
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiortc.codecs as aiortc_codecs
 import aiortc.rtcpeerconnection as aiortc_peer
 import aiortc.rtcrtpreceiver as aiortc_receiver
@@ -35,7 +33,7 @@ PROFILES: dict[str, tuple[str, str]] = {
 _ENCODERS: dict[str, type[Encoder]] = {"video/vp9": Vp9Encoder, "video/av1": Av1Encoder}
 _DECODERS: dict[str, type[Decoder]] = {"video/vp9": Vp9Decoder, "video/av1": Av1Decoder}
 _MIMES = {"video/vp9": "video/VP9", "video/av1": "video/AV1"}
-# dynamic payload types: 96-127 (RFC 3551) and 35-63 (RFC 7587 / JSEP, used by browsers)
+# dynamic payload types: 96-127, and 35-63, which browsers use once those are taken (RFC 5761 4)
 DYNAMIC_PAYLOAD_TYPES = frozenset(range(35, 64)) | frozenset(range(96, 128))
 _registered = False
 
@@ -81,8 +79,12 @@ def _profile(codec: RTCRtpCodecParameters) -> str | None:
     return str(codec.parameters.get(name, default))
 
 
-def _wrap(original_encoder: Any, original_decoder: Any, original_depayload: Any,
-          original_compatible: Any) -> None:  # fmt: skip
+def _wrap() -> None:
+    original_encoder = aiortc_codecs.get_encoder
+    original_decoder = aiortc_codecs.get_decoder
+    original_depayload = aiortc_codecs.depayload
+    original_compatible = aiortc_peer.is_codec_compatible
+
     def get_encoder(codec: RTCRtpCodecParameters) -> Encoder:
         found = _ENCODERS.get(codec.mimeType.lower())
         return found() if found is not None else original_encoder(codec)
@@ -94,10 +96,10 @@ def _wrap(original_encoder: Any, original_decoder: Any, original_depayload: Any,
     def depayload(codec: RTCRtpCodecParameters, payload: bytes) -> bytes:
         if codec.mimeType.lower() in _DECODERS:
             return frame_payload(payload)
-        return bytes(original_depayload(codec, payload))
+        return original_depayload(codec, payload)
 
     def is_codec_compatible(a: RTCRtpCodecParameters, b: RTCRtpCodecParameters) -> bool:
-        return bool(original_compatible(a, b)) and _profile(a) == _profile(b)
+        return original_compatible(a, b) and _profile(a) == _profile(b)
 
     for module in (aiortc_codecs, aiortc_sender):
         module.get_encoder = get_encoder  # type: ignore[attr-defined]
@@ -116,8 +118,7 @@ def register() -> None:
     _registered = True
     _append_codecs()
     aiortc_rtp.DYNAMIC_PAYLOAD_TYPES = DYNAMIC_PAYLOAD_TYPES  # type: ignore[assignment]
-    _wrap(aiortc_codecs.get_encoder, aiortc_codecs.get_decoder, aiortc_codecs.depayload,
-          aiortc_peer.is_codec_compatible)  # fmt: skip
+    _wrap()
 
 
 def registered() -> bool:

@@ -154,8 +154,9 @@ def parse_descriptor(payload: bytes) -> tuple[Vp9Descriptor, bytes]:
 
     picture_id = None
     if flags & _I:
-        high = take(1)[0]
-        picture_id = (high & 0x7F) << 8 | take(1)[0] if high & 0x80 else high
+        picture_id = take(1)[0]
+        if picture_id & 0x80:  # M=1: a 15-bit picture ID
+            picture_id = (picture_id & 0x7F) << 8 | take(1)[0]
     if flags & _L:
         take(1)
         if not flags & _F:
