@@ -49,6 +49,11 @@ class StreamingConfig(BaseSettings):
     quality: str = Field("fixed:source", description="quality strategy spec (per viewer)")
     codec: str = Field("vp8", description="preferred codec; each viewer gets one it offered")
     network: str = Field("", description="emulated link per viewer, e.g. rate=800k,delay=40ms")
+    start_bitrate: int = Field(
+        300_000, ge=50_000, le=50_000_000,
+        description="a new viewer's bandwidth estimate (bit/s, e.g. 300k): the bandwidth "
+        "strategy starts on the rung it affords, then probes the link for more",
+    )  # fmt: skip
     rtp_clock: Literal["arrival", "camera"] = Field(
         "arrival", description="RTP timestamps from arrival time or the camera's own clock"
     )
@@ -161,6 +166,18 @@ class StreamingConfig(BaseSettings):
             return str(NetworkSpec.parse(value))
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("start_bitrate", mode="before")
+    @classmethod
+    def _start_bitrate(cls, value: object) -> object:
+        if isinstance(value, str):
+            from streamlab.delivery.network import parse_rate
+
+            try:
+                return parse_rate(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("playout_delay")
     @classmethod

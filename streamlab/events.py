@@ -108,6 +108,17 @@ class QualityChanged(Event):
     viewer: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class LinkProbed(Event):
+    """A probe of a viewer's link ended: ``outcome`` passed, overuse or loss."""
+
+    viewer: str
+    kind: str
+    rate_bps: int
+    outcome: str
+    estimate_bps: int | None
+
+
 Observer = Callable[[Event], None]
 
 

@@ -175,13 +175,31 @@ def test_nacks_give_a_fast_loss_verdict_counting_each_packet_once() -> None:
     assert scattered.estimate_bps == 3_000_000
 
 
-def test_a_falling_remb_means_overuse() -> None:
+def test_a_falling_remb_means_overuse_and_steps_down_without_spiralling() -> None:
     estimator = BandwidthEstimator(2_000_000)
     estimator.on_remb(1_500_000, 1.0)
     assert not estimator.overused(1.0)
     estimator.on_remb(1_000_000, 2.0)
-    assert estimator.overused(2.0) and estimator.estimate_bps == 1_000_000
-    assert not estimator.overused(5.0)
+    # a REMB is 0.85 x what the receiver got: the rung's rate, when the rung (not the link)
+    # limits what is sent; following it down would spiral under the link
+    assert estimator.overused(2.0) and estimator.estimate_bps == 1_700_000
+    estimator.on_remb(1_650_000, 4.0)
+    estimator.on_remb(1_600_000, 5.5)  # falls again (3 s on), to above 0.85 x the estimate
+    assert estimator.estimate_bps == 1_600_000, "a REMB above 0.85 x the estimate: the REMB"
+    assert not estimator.overused(9.0)
+
+
+def test_loss_free_growth_is_bounded_by_what_is_sent_and_probes_go_beyond() -> None:
+    estimator = BandwidthEstimator(300_000)
+    _send(estimator, 140_000, 0.0, 1.0)
+    estimator.on_report(Report(0.0, 1000, 0), 1.0)
+    for second in range(2, 12):
+        _send(estimator, 140_000, second - 1.0, 1.0)
+        estimator.on_report(Report(0.0, 1000 + 40 * second, 0), float(second))
+    assert estimator.estimate_bps <= 1.5 * 140_000 + 10_000 + 300_000, "no 8 %/s growth for ever"
+    assert estimator.estimate_bps == 300_000, "the start estimate is not lowered by growth"
+    estimator.apply_probe(900_000, 12.0)
+    assert estimator.estimate_bps == 900_000
 
 
 def test_a_remb_right_after_a_loss_cut_does_not_cut_again() -> None:
@@ -197,7 +215,7 @@ def test_a_remb_right_after_a_loss_cut_does_not_cut_again() -> None:
     assert estimator.overused(3.5), "still a sign not to probe up yet"
     assert estimator.estimate_bps == after_loss, "but no second cut for the same event"
     estimator.on_remb(100_000, 6.0)  # 4 s later a falling REMB is news again
-    assert estimator.estimate_bps == 100_000
+    assert estimator.estimate_bps == int(0.85 * after_loss)
 
 
 # -- ladder and strategies -----------------------------------------------------------------
@@ -216,15 +234,31 @@ def test_the_ladder_starts_at_the_source_and_never_upscales() -> None:
         quality.create("fixed:999x1")
 
 
-def test_bandwidth_steps_down_at_once_and_probes_up_slowly() -> None:
+def test_bandwidth_starts_on_the_rung_its_start_estimate_affords() -> None:
+    ladder = ladder_for(1280, 720, 30)
+    assert ladder[Bandwidth().decide(ladder, None, Load(bandwidth_bps=300_000))].name == "320x180"
+    assert Bandwidth().decide(ladder, None, Load(bandwidth_bps=10_000_000)) == 0
+    assert Bandwidth("640x360").decide(ladder, None, Load(bandwidth_bps=300_000)) == 2
+
+
+def test_bandwidth_steps_up_at_once_where_probes_back_the_estimate() -> None:
     ladder = ladder_for(1280, 720, 30)
     strategy = Bandwidth()
+    probed = Load(bandwidth_bps=800_000, at=1.0, probed=True)
+    assert ladder[strategy.decide(ladder, 4, probed)].name == "640x360", "no wait, no trial"
+    lossy = Load(bandwidth_bps=2_000_000, loss=0.05, at=1.5, probed=True)
+    assert strategy.decide(ladder, 2, lossy) == 2, "never up while losing packets"
+
+
+def test_bandwidth_steps_down_at_once_and_probes_up_slowly() -> None:
+    ladder = ladder_for(1280, 720, 30)
+    strategy = Bandwidth("source")
     assert strategy.decide(ladder, None, Load(at=0.0)) == 0
     assert strategy.decide(ladder, 0, Load(bandwidth_bps=800_000, at=1.0)) == 2  # 640x360
     plenty = Load(bandwidth_bps=10_000_000, at=2.0)
     assert strategy.decide(ladder, 2, plenty) == 2, "no probe before the wait"
     assert strategy.decide(ladder, 2, Load(bandwidth_bps=10_000_000, at=4.1)) == 1
-    assert strategy.decide(ladder, 1, Load(bandwidth_bps=700_000, at=5.0)) == 3
+    assert strategy.decide(ladder, 1, Load(bandwidth_bps=600_000, at=5.0)) == 3
     assert strategy.up_wait_s == 2 * Bandwidth.FIRST_UP_WAIT_S, "a failed probe waits longer"
     lossy = Load(bandwidth_bps=10_000_000, loss=0.05, at=20.0)
     assert strategy.decide(ladder, 3, lossy) == 3, "never up while losing packets"

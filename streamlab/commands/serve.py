@@ -29,6 +29,10 @@ def add_parser(subparsers: Any) -> None:
         "--network", help="emulated link per viewer, e.g. rate=800k,delay=40ms,loss=1%%"
     )
     parser.add_argument(
+        "--start-bitrate",
+        help="a new viewer's estimate, e.g. 300k (default): its first rung, then probes",
+    )
+    parser.add_argument(
         "--playout-delay",
         help="how long browsers may hold a frame: 0 (default: at once) | browser | MS | MIN-MAX",
     )
@@ -51,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     analyze = [n.strip() for n in args.analyze.split(",") if n.strip()] if args.analyze else None
     config = load_config(codec=args.codec, quality=args.quality, network=args.network,
                          analyze=analyze, playout_delay=args.playout_delay, overlay=args.overlay,
+                         start_bitrate=args.start_bitrate,
                          skipping=args.skipping, buffering=args.buffering, host=args.host,
                          port=args.port)  # fmt: skip
     if len(args.name) > len(args.source):

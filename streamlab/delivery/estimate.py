@@ -8,11 +8,12 @@ Rules, after libwebrtc's loss-based controller (``send_side_bandwidth_estimation
 loss ≤ 2 %: grow 8 % over the lowest target of the last second; 2-10 %: hold; > 10 %: cut
 to what actually got through (0.85 of the received rate), at most once per
 max(1 s, 300 ms + 2 RTT) (the link's queue keeps reporting older losses that long);
-no verdict on fewer than 20 packets; growth stops at 2.5 x the sent rate. NACKs (each
-missing packet once) give the same loss verdict within 300 ms. REMB
-falling by more than 3 % means the receiver saw queues grow: cut to it (not within 3 s
-of a loss cut: that REMB reports the same congestion, on the little that got through while
-the queue drained, and cut a viewer behind 800 kbit/s to 163 kbit/s).
+no verdict on fewer than 20 packets; growth stops at 1.5 x the sent rate + 10k (only what
+is sent tests the link; probes go beyond). NACKs (each
+missing packet once) give the same loss verdict within 300 ms. A REMB
+falling by more than 3 % means the receiver saw its queue grow: step down 15 % (or to the
+REMB, if higher; not within 3 s of a loss cut: that REMB reports the same congestion).
+Probes of the link (``probe.py``) set the estimate to what the link carried.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ NACK_WINDOW_S = 0.3
 WINDOW_CAP = 20_000  # entries per window: 2 s at 10,000 packets a second
 CUT_GAP_S = 1.0
 REMB_DROP = 0.97  # a REMB this much below the previous one signals overuse
-GROWTH_CAP = 2.5  # the estimate grows to at most this multiple of what is sent
+GROWTH_CAP = 1.5  # loss-free growth reaches at most this multiple of what is sent (+10k):
+# only what is sent tests the link; probes (``apply_probe``) raise it beyond
 # A REMB that falls this soon after a loss cut answers the same congestion, measured on the
 # little that came through while the queue drained: it does not cut again.
 REMB_AFTER_CUT_S = 3.0
@@ -90,7 +92,7 @@ class BandwidthEstimator:
         if previous is not None and bps < REMB_DROP * previous:
             self._remb_dropped_at = at
             if at - self._last_cut >= REMB_AFTER_CUT_S:
-                self._cut(0.0, bps / 0.85, at)
+                self._overuse(bps, at)
 
     def on_rtt(self, rtt_s: float) -> None:
         self.rtt_s = rtt_s
@@ -150,13 +152,24 @@ class BandwidthEstimator:
         elif loss <= LOW_LOSS:
             floor = min((t for _, t in self._history), default=self.target_bps)
             grown = max(self.target_bps, floor * 1.08 + 1000)
-            self._set(min(grown, max(self.target_bps, GROWTH_CAP * sent_bps + 100_000)), at)
+            self._set(min(grown, max(self.target_bps, GROWTH_CAP * sent_bps + 10_000)), at)
 
     # -- output ---------------------------------------------------------------------------
 
     @property
     def estimate_bps(self) -> int:
         return int(max(self.min_bps, min(self.max_bps, self.target_bps)))
+
+    @property
+    def last_cut_at(self) -> float:
+        """When loss or a falling REMB last cut the estimate (-inf: never)."""
+        return self._last_cut
+
+    def apply_probe(self, bps: float, at: float) -> None:
+        """A probe's verdict: the link carried ``bps`` (or, after overuse, about that)."""
+        self._set(bps, at)
+        self._history.clear()  # growth starts from the probed rate, not an older minimum
+        self._history.append((at, self.target_bps))
 
     def loss_seen(self, at: float, within_s: float = 1.0) -> bool:
         """Whether loss cut the estimate within the last ``within_s`` seconds."""
@@ -169,6 +182,17 @@ class BandwidthEstimator:
         return at - self._remb_dropped_at < within_s
 
     # -- internals ------------------------------------------------------------------------
+
+    def _overuse(self, remb_bps: float, at: float) -> None:
+        """The receiver's delay-based estimate fell: its queue grew. Step down by 15 %, or to
+        the REMB if that is higher: a REMB is 0.85 x what the receiver got, which is the
+        rung's rate when the rung, not the link, limits what is sent, so following it down
+        would spiral below the link (loss cuts further if the link is really slower)."""
+        if at - self._last_cut < max(CUT_GAP_S, 0.3 + 2 * (self.rtt_s or 0.0)):
+            return
+        self._last_cut = at
+        self._cut_seq = self._highest_seq
+        self._set(max(remb_bps, 0.85 * self.target_bps), at)
 
     def _cut(self, loss: float, through_bps: float, at: float) -> None:
         if at - self._last_cut < max(CUT_GAP_S, 0.3 + 2 * (self.rtt_s or 0.0)):

@@ -27,7 +27,8 @@ MAX_PACKETS = 10_000
 DEFAULT_QUEUE_S = 0.2
 
 
-def _rate(text: str) -> int:
+def parse_rate(text: str) -> int:
+    """Bits per second from ``800k``, ``2.5M``, ``300000`` (10k..10G); ConfigError otherwise."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmg]?)(?:bit|bps|b)?(?:/s)?", text.lower())
     if not match:
         raise ConfigError(f"network rate {text!r}: use bits per second like 800k, 2M, 300000")
@@ -86,7 +87,7 @@ class NetworkSpec:
                 raise ConfigError(f"network setting {key!r} given twice")
             values[key] = value
         return cls(
-            rate_bps=_rate(values["rate"]) if "rate" in values else None,
+            rate_bps=parse_rate(values["rate"]) if "rate" in values else None,
             delay_s=_seconds("delay", values["delay"], 5.0) if "delay" in values else 0.0,
             jitter_s=_seconds("jitter", values["jitter"], 1.0) if "jitter" in values else 0.0,
             loss=_fraction(values["loss"]) if "loss" in values else 0.0,

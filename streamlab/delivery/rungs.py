@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("streamlab.delivery")
 
 DRAIN_S = 0.3  # pause before a loss-driven step down (the link's queue drains)
-START_FACTOR = 1.5  # a new viewer's estimate, times the top rung: it starts on the top rung
 MAX_FACTOR = 4.0
 
 
@@ -40,14 +39,17 @@ def set_ladder(delivery: StreamDelivery, size: tuple[int, int]) -> None:
     for viewer in delivery.viewers.values():
         viewer.rung = viewer.pending = None
         viewer.estimator.max_bps = int(top * MAX_FACTOR)
+        if viewer.prober is not None:
+            viewer.prober.max_bps = top * MAX_FACTOR
         if not viewer.estimator.reports:
-            viewer.estimator.target_bps = top * START_FACTOR
+            viewer.estimator.target_bps = delivery.start_bps
 
 
 def load_of(delivery: StreamDelivery, viewer: Viewer, at: float) -> Load:
     """What the viewer's quality strategy sees: encode time, estimate, loss, overuse."""
-    if viewer.rung is None or delivery.ladder is None:
-        return Load(at=at)
+    probed = viewer.prober is not None
+    if viewer.rung is None or delivery.ladder is None:  # the start estimate
+        return Load(bandwidth_bps=viewer.estimator.estimate_bps, at=at, probed=probed)
     encoder = delivery.encoders.get(delivery._key(viewer, viewer.rung))
     rung = delivery.ladder[viewer.rung]
     estimator = viewer.estimator
@@ -59,6 +61,7 @@ def load_of(delivery: StreamDelivery, viewer: Viewer, at: float) -> Load:
         loss=estimator.loss,
         at=at,
         overused=estimator.overused(at),
+        probed=probed,
     )
 
 

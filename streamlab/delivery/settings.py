@@ -77,6 +77,8 @@ def on_settings(delivery: StreamDelivery, event: SettingsChanged) -> None:
         for viewer in delivery.viewers.values():
             if viewer.network_override is None and viewer.link is not None:
                 viewer.link.update(delivery.network)
+    if "start_bitrate" in changes:
+        delivery.start_bps = int(changes["start_bitrate"])  # for viewers who join from now
     if "overlay" in changes:
         delivery.overlay = bool(changes["overlay"])
     if "rtp_clock" in changes:

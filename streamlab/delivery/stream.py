@@ -12,6 +12,7 @@ them (``settings.py``).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import av
@@ -28,6 +29,8 @@ from streamlab.delivery.messages import AnalysisMessages
 from streamlab.delivery.network import NetworkSpec, attach_link
 from streamlab.delivery.passthrough import PASSTHROUGH
 from streamlab.delivery.playout import PlayoutDelay
+from streamlab.delivery.probe import Prober
+from streamlab.delivery.probing import run_probes
 from streamlab.delivery.rtcp import hook_sender, unhook_sender
 from streamlab.delivery.viewer import Viewer
 from streamlab.errors import ConfigError, NegotiationError
@@ -36,6 +39,7 @@ from streamlab.frame import Frame
 from streamlab.sources.base import Source
 from streamlab.strategies.codec import CodecStrategy, choose_codec, codecs
 from streamlab.strategies.quality import Level, quality
+from streamlab.webrtc.padding import can_pad
 from streamlab.webrtc.track import ViewerTrack
 
 VIEWER_SETTINGS = settings.VIEWER_SETTINGS
@@ -51,6 +55,7 @@ class StreamDelivery:
         self.bus = bus
         self.preference: CodecStrategy = codecs.create(config.codec)
         self.quality_spec = config.quality
+        self.start_bps = config.start_bitrate
         self.network = NetworkSpec.parse(config.network)
         self.viewer_queue = config.viewer_queue
         self.encoder_threads = config.encoder_threads
@@ -107,7 +112,7 @@ class StreamDelivery:
             codec,
             frozenset(offered),
             quality.create(self.quality_spec),
-            BandwidthEstimator(int(top * rungs.START_FACTOR), max_bps=int(top * rungs.MAX_FACTOR)),
+            BandwidthEstimator(self.start_bps, max_bps=int(top * rungs.MAX_FACTOR)),
         )
         viewer.on_keyframe = self._viewer_wants_keyframe
         self.viewers[viewer_id] = viewer
@@ -118,6 +123,7 @@ class StreamDelivery:
         feedback, the emulated link, and the RTP clock of its track."""
         sender = next(t.sender for t in pc.getTransceivers() if t.sender.track is viewer.track)
         viewer.track.sender = sender
+        viewer.media_ssrc = sender._ssrc
         hook_sender(sender, viewer, viewer.guard)
         viewer.link = attach_link(pc, settings.network_of(self, viewer))
         viewer.link.observer = viewer.on_wire
@@ -130,6 +136,13 @@ class StreamDelivery:
         viewer.connected = True
         viewer.connected_at = now()
         viewer.track.needs_keyframe = True
+        sender = viewer.track.sender
+        if sender is not None and can_pad(sender):  # RTX is known once the transport is up
+            top = self.ladder[0].bitrate if self.ladder else 2_000_000
+            viewer.prober = Prober(self.start_bps, max_bps=top * rungs.MAX_FACTOR)
+            viewer.probe_task = asyncio.get_running_loop().create_task(
+                run_probes(self, viewer), name=f"probe:{viewer.id}"
+            )
         if viewer.rung is not None:
             self._request_keyframe(self._key(viewer, viewer.rung))
 
@@ -138,6 +151,9 @@ class StreamDelivery:
         if viewer is None:
             return
         viewer.track.stop()
+        if viewer.probe_task is not None:
+            viewer.probe_task.cancel()
+            viewer.probe_task = None
         if viewer.link is not None:
             viewer.link.close()
         if viewer.track.sender is not None:  # our hooks would keep the peer in cycles

@@ -10,6 +10,7 @@ from typing import Any
 from streamlab.clock import now
 from streamlab.delivery.estimate import BandwidthEstimator, Report
 from streamlab.delivery.network import EmulatedLink, NetworkSpec
+from streamlab.delivery.probe import Prober
 from streamlab.delivery.rtcp import RetransmitGuard
 from streamlab.strategies.codec import CodecStrategy
 from streamlab.strategies.quality import Level, QualityStrategy
@@ -49,6 +50,12 @@ class Viewer:
     frames_sent: int = 0
     bytes_sent: int = 0
     on_keyframe: Callable[[Viewer], None] | None = None
+    prober: Prober | None = None
+    """Probes this viewer's link (None: its peer cannot carry padding, or no probing)."""
+    probe_task: Any = None
+    media_ssrc: int | None = None
+    wire_bytes: int = 0
+    """Every byte put on the wire for this viewer (media, retransmissions, padding)."""
     _sent: deque[tuple[float, int]] = field(default_factory=deque)
 
     # -- Feedback (RTCP from this viewer) -------------------------------------------------
@@ -61,6 +68,8 @@ class Viewer:
 
     def on_remb(self, bps: int, at: float) -> None:
         self.estimator.on_remb(bps, at)
+        if self.prober is not None:
+            self.prober.on_remb(bps, at)
 
     def on_nack(self, lost: list[int], at: float) -> None:
         self.estimator.on_nack(lost, at)
@@ -78,7 +87,11 @@ class Viewer:
         at = now()
         if len(data) > 1 and 192 <= data[1] <= 223:
             return  # RTCP
+        self.wire_bytes += len(data)
         seq = int.from_bytes(data[2:4], "big") if len(data) >= 12 else None
+        ssrc = int.from_bytes(data[8:12], "big") if seq is not None else None
+        if self.media_ssrc is not None and ssrc != self.media_ssrc:
+            seq = None  # RTX (retransmissions, padding): its own sequence numbers
         self.estimator.on_sent(len(data), at, seq)
         self.guard.note_sent(at, seq, self.estimator.rtt_s)
 
@@ -129,7 +142,16 @@ class Viewer:
             "nacks": estimator.nacks,
             "retransmitted": self.guard.retransmitted,
             "quality_changes": self.quality_changes,
+            "probing_bps": _probing(self.prober),
+            "probes": [r.to_dict() for r in self.prober.results][-5:] if self.prober else [],
         }
+
+
+def _probing(prober: Prober | None) -> int | None:
+    """The rate a running probe sends at (None: no probe)."""
+    if prober is None or prober.current is None:
+        return None
+    return int(prober.current.rate_bps)
 
 
 def _playout(hint: Any) -> str | None:

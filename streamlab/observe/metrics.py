@@ -22,6 +22,7 @@ from streamlab.events import (
     FrameCaptured,
     FrameDelivered,
     FrameDropped,
+    LinkProbed,
     QualityChanged,
     Reconnecting,
     Stalled,
@@ -75,6 +76,8 @@ class MetricsObserver:
         self.stalls = Counter("streamlab_stalls", "Source stalls", ["stream"], registry=r)
         self.quality_changes = Counter("streamlab_quality_changes", "Quality level changes",
                                        ["stream"], registry=r)  # fmt: skip
+        self.link_probes = Counter("streamlab_link_probes", "Probes of viewers' links",
+                                   ["stream", "kind", "outcome"], registry=r)  # fmt: skip
         self.detections = Counter("streamlab_detections", "Objects detected",
                                   ["stream", "label"], registry=r)  # fmt: skip
         self.latency = Histogram("streamlab_pipeline_latency_seconds",
@@ -147,6 +150,8 @@ class MetricsObserver:
             self.stalls.labels(stream).inc()
         elif isinstance(event, QualityChanged):
             self.quality_changes.labels(stream).inc()
+        elif isinstance(event, LinkProbed):
+            self.link_probes.labels(stream, event.kind, event.outcome).inc()
         elif isinstance(event, StateChanged):
             for state in StreamState:
                 self.state.labels(stream, str(state)).set(1 if state == event.new else 0)

@@ -111,6 +111,9 @@ class Load:
     loss: float = 0.0
     at: float = 0.0
     overused: bool = False
+    probed: bool = False
+    """The delivery probes this viewer's link for spare capacity (padding): a strategy need
+    not try a rung that does not fit to find out."""
 
 
 class QualityStrategy(Protocol):
@@ -170,19 +173,22 @@ class Aimd:
 
 @quality.register("bandwidth")
 class Bandwidth:
-    """The highest rung the viewer's own estimate affords (REMB, loss, NACKs from its RTCP).
+    """The highest rung the viewer's own estimate affords (REMB, loss, NACKs from its RTCP,
+    probes of its link).
 
-    Steps down at once to the rung that fits (with 25 % headroom); probes up one rung at a
-    time after ``up_wait`` seconds without loss or overuse, and doubles that wait (up to
-    30 s) each time a probe fails within 5 s.
+    Starts on the rung the start estimate affords (``bandwidth:START`` forces a rung);
+    steps down at once to the rung that fits (with 15 % headroom). Where the delivery probes
+    the link (padding on RTX), it steps up when a probe raised the estimate; elsewhere it
+    tries one rung up after ``up_wait`` seconds without loss or overuse, and doubles that
+    wait (up to 30 s) each time a try fails within 5 s.
     """
 
-    HEADROOM = 0.75  # encoders overshoot their target by 10-25 % on busy scenes
+    HEADROOM = 0.85  # the rung's encoder may overshoot its target a little on busy scenes
     FIRST_UP_WAIT_S = 3.0
     MAX_UP_WAIT_S = 30.0
 
-    def __init__(self, start: str = "source") -> None:
-        self.start = level_name(start)
+    def __init__(self, start: str = "") -> None:
+        self.start = level_name(start) if start else ""
         self.name = "bandwidth"
         self.up_wait_s = self.FIRST_UP_WAIT_S
         self._switched_at = float("-inf")
@@ -191,19 +197,29 @@ class Bandwidth:
     def decide(self, ladder: Sequence[Level], current: int | None, load: Load) -> int:
         if current is None:
             self._switched_at = load.at
-            return index_of(ladder, self.start)
+            if self.start or load.bandwidth_bps is None:
+                return index_of(ladder, self.start or "source")
+            return self.fitting(ladder, load.bandwidth_bps)
         if load.bandwidth_bps is None:
             return current
-        budget = load.bandwidth_bps * self.HEADROOM
-        fits = next((i for i, r in enumerate(ladder) if r.bitrate <= budget), len(ladder) - 1)
+        fits = self.fitting(ladder, load.bandwidth_bps)
         if fits > current:
             if load.at - self._probed_at < 5.0:
                 self.up_wait_s = min(self.up_wait_s * 2, self.MAX_UP_WAIT_S)
             self._switched_at = load.at
             return fits
         calm = load.loss <= 0.02 and not load.overused
+        if fits < current and calm and load.probed:
+            self._switched_at = load.at  # probes of the link back the estimate
+            return fits
         waited = load.at - self._switched_at >= self.up_wait_s
         if fits < current and calm and waited:
             self._switched_at = self._probed_at = load.at
             return current - 1
         return current
+
+    @classmethod
+    def fitting(cls, ladder: Sequence[Level], bandwidth_bps: float) -> int:
+        """The highest rung whose bitrate fits ``bandwidth_bps`` with the headroom."""
+        budget = bandwidth_bps * cls.HEADROOM
+        return next((i for i, r in enumerate(ladder) if r.bitrate <= budget), len(ladder) - 1)

@@ -54,11 +54,13 @@ class Session:
 
 
 def _preferences(mime: str) -> list[RTCRtpCodecCapability]:
+    """The viewer's codec, then RTX (retransmissions and probe padding on a stream of
+    their own, as browsers expect; a viewer that did not offer RTX simply gets none)."""
     capabilities = RTCRtpSender.getCapabilities("video").codecs
     chosen = [c for c in capabilities if c.mimeType.lower() == mime.lower()]
     if mime.lower() == "video/h264":
         chosen.sort(key=lambda c: (c.parameters or {}).get("packetization-mode") != "1")
-    return chosen
+    return chosen + [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
 
 
 async def answer_offer(

@@ -1,0 +1,176 @@
+"""Probing a viewer's link for capacity with paced padding, after libwebrtc's
+``probe_controller.cc``, judged by what the receiver reports back.
+
+At start (``startup``) the link is probed at 3x and then 6x the start estimate; a probe that
+passes is followed by one at twice its rate, up to ``max_bps``. Later, while the next rung
+up does not fit the estimate, an ALR probe at that rung's rate runs every
+``alr_interval_s`` (doubled after each failure, up to 30 s; 1 s after startup and after a
+probe that passed, so a viewer climbs a free link rung by rung). A probe sends padding so that
+media + padding leave at the probe's rate; it is short enough that, if the link is only as
+fast as the current estimate, the excess fills at most ``QUEUE_BUDGET_S`` of its queue
+(0.1 s / (k - 1) for a probe at k x the estimate, within 0.1-0.5 s), so a probe that
+fails costs no media. Its verdict comes ``GRACE_S`` after it ends:
+
+- **overuse**: the receiver's REMB fell during the probe (its delay-based estimator saw
+  its queue grow); a REMB is capped at 1.5 x what the receiver gets, so only a fall, not a
+  low value, says the link is full: the estimate stays where it was;
+- **loss**: the estimator cut on loss during the probe: the estimator's own cut stands;
+- **limited** (startup probes): the receiver sends REMB, and its highest during the probe
+  stayed under 90 %
+  of the probe's rate: the link carries about that much (Chromium, in its first 2 s,
+  answers the rate it measured on the probe's packets; later its REMB follows what it
+  receives up): the estimate becomes that REMB, if higher, and startup probing stops;
+- **passed**: a REMB came during the probe or its grace and did not fall: the link carried
+  the probe's rate, which becomes the estimate;
+- **inconclusive**: no REMB came (aiortc's receiver sends none in its first 3 s unless it
+  sees overuse, and then one a second): the estimate stays; an ALR probe is tried again at
+  the next interval.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+STARTUP_FACTORS = (3.0, 6.0)
+QUEUE_BUDGET_S = 0.1
+MIN_DURATION_S = 0.1
+MAX_DURATION_S = 0.5
+GRACE_S = 1.0
+REMB_CARRIED = 0.9  # a REMB this close to the probe's rate: the link carried the probe
+ALR_INTERVAL_S = 5.0
+FIRST_ALR_S = 1.0
+MAX_ALR_INTERVAL_S = 30.0
+REMB_DROP = 0.97  # a REMB this much below the one before the probe: overuse
+
+
+@dataclass(slots=True)
+class Probe:
+    """One probe: padding up to ``rate_bps`` from ``started`` for ``DURATION_S``."""
+
+    rate_bps: float
+    started: float
+    kind: str
+    duration_s: float = MAX_DURATION_S
+    remb_before: float | None = None
+    remb_min: float | None = None
+    remb_max: float | None = None
+    lossy: bool = False
+
+    @property
+    def ends(self) -> float:
+        return self.started + self.duration_s
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """A probe's verdict; ``estimate_bps`` is None when the probe leaves the estimate alone."""
+
+    at: float
+    kind: str
+    rate_bps: int
+    outcome: str
+    estimate_bps: int | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"at": round(self.at, 3), "kind": self.kind, "rate_bps": self.rate_bps,
+                "outcome": self.outcome, "estimate_bps": self.estimate_bps}  # fmt: skip
+
+
+class Prober:
+    """Decides when to probe a viewer's link and at what rate; judges each probe."""
+
+    def __init__(self, start_bps: float, max_bps: float) -> None:
+        self.start_bps = start_bps
+        self.max_bps = max_bps
+        self.current: Probe | None = None
+        self.planned: list[tuple[float, str]] = []
+        self.results: deque[ProbeResult] = deque(maxlen=20)
+        self.alr_interval_s = ALR_INTERVAL_S
+        self.next_alr_at = float("-inf")
+        self.started = False
+        self.last_remb: float | None = None
+        self._verdicts: deque[ProbeResult] = deque(maxlen=20)
+
+    @property
+    def probes(self) -> int:
+        return len(self.results)
+
+    def startup(self, at: float) -> None:
+        """Plan the startup probes (once)."""
+        if self.started:
+            return
+        self.started = True
+        self.planned = [(self.start_bps * f, "startup") for f in STARTUP_FACTORS]
+        self.next_alr_at = at + ALR_INTERVAL_S
+
+    def want(self, rate_bps: float, at: float) -> None:
+        """The next rung up needs ``rate_bps``: probe for it when an ALR probe is due."""
+        if self.current is None and not self.planned and at >= self.next_alr_at:
+            self.planned = [(min(rate_bps, self.max_bps), "alr")]
+
+    def on_remb(self, bps: float, at: float) -> None:
+        probe = self.current
+        if probe is not None and at >= probe.started:
+            probe.remb_min = bps if probe.remb_min is None else min(probe.remb_min, bps)
+            probe.remb_max = bps if probe.remb_max is None else max(probe.remb_max, bps)
+        else:
+            self.last_remb = bps
+
+    def on_loss(self, at: float) -> None:
+        """The estimator cut on loss."""
+        if self.current is not None and at >= self.current.started:
+            self.current.lossy = True
+
+    def rate(self, at: float, estimate_bps: float) -> float | None:
+        """The rate media + padding should leave at now (None: no probe, no padding)."""
+        probe = self.current
+        if probe is None and self.planned:
+            rate, kind = self.planned.pop(0)
+            rate = min(rate, self.max_bps)
+            excess = max(rate / max(estimate_bps, 1.0) - 1.0, 1e-3)
+            duration = min(MAX_DURATION_S, max(MIN_DURATION_S, QUEUE_BUDGET_S / excess))
+            probe = self.current = Probe(rate, at, kind, duration, self.last_remb)
+        if probe is None:
+            return None
+        if at < probe.ends:
+            return probe.rate_bps
+        if at >= probe.ends + GRACE_S:
+            self._judge(probe, at)
+        return None
+
+    def take_verdict(self) -> ProbeResult | None:
+        """The verdict of a probe that ended since the last call (None if none)."""
+        return self._verdicts.popleft() if self._verdicts else None
+
+    def _judge(self, probe: Probe, at: float) -> None:
+        self.current = None
+        rate = probe.rate_bps
+        before, during = probe.remb_before, probe.remb_min
+        if during is not None:
+            self.last_remb = during
+        if before is not None and during is not None and during < REMB_DROP * before:
+            outcome, estimate = "overuse", None
+        elif probe.lossy:
+            outcome, estimate = "loss", None
+        elif during is None:
+            outcome, estimate = "inconclusive", None
+        elif probe.kind == "startup" and (probe.remb_max or 0.0) < REMB_CARRIED * rate:
+            outcome, estimate = "limited", probe.remb_max
+        else:
+            outcome, estimate = "passed", rate
+        result = ProbeResult(at, probe.kind, int(rate), outcome,
+                             None if estimate is None else int(estimate))  # fmt: skip
+        self.results.append(result)
+        self._verdicts.append(result)
+        if outcome == "passed":
+            self.alr_interval_s = ALR_INTERVAL_S
+            if probe.kind == "startup" and not self.planned and 2 * rate <= self.max_bps:
+                self.planned = [(2 * rate, "startup")]
+        else:
+            self.planned = []  # the link is full, or nothing says it is not: stop here
+            if probe.kind == "alr" and outcome != "inconclusive":
+                self.alr_interval_s = min(2 * self.alr_interval_s, MAX_ALR_INTERVAL_S)
+        # soon after startup (its verdicts are coarse) and after a pass (keep climbing)
+        soon = (probe.kind == "startup" and not self.planned) or outcome == "passed"
+        self.next_alr_at = at + (FIRST_ALR_S if soon else self.alr_interval_s)

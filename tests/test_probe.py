@@ -1,0 +1,101 @@
+"""Probing a viewer's link: when, at what rate, for how long, and what each verdict does."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamlab.delivery.probe import GRACE_S, MAX_DURATION_S, MIN_DURATION_S, Prober
+
+
+def run(prober: Prober, start: float, estimate: float, *, rembs: dict[float, float] | None = None,
+        step: float = 0.01) -> tuple[float, list[tuple[float, float]]]:  # fmt: skip
+    """Drive ``prober`` until its current probe is judged; returns (when, [(at, rate)])."""
+    rates: list[tuple[float, float]] = []
+    at = start
+    pending = dict(rembs or {})
+    while True:
+        for when in [w for w in pending if w <= at]:
+            prober.on_remb(pending.pop(when), at)
+        rate = prober.rate(at, estimate)
+        if rate is not None:
+            rates.append((at, rate))
+        if prober.take_verdict() is not None:
+            return at, rates
+        at = round(at + step, 6)
+        assert at < start + 10, "a probe must end"
+
+
+def test_startup_probes_at_three_then_six_times_the_start_and_doubles_a_passing_one() -> None:
+    prober = Prober(300_000, max_bps=10_000_000)
+    prober.on_remb(500_000, 0.0)  # the receiver speaks REMB
+    prober.startup(0.0)
+    first_end, first = run(prober, 0.0, 300_000, rembs={0.5: 950_000})
+    assert {rate for _, rate in first} == {900_000}
+    assert prober.results[-1].outcome == "passed" and prober.results[-1].estimate_bps == 900_000
+    _, second = run(prober, first_end + 0.01, 900_000, rembs={first_end + 0.3: 1_900_000})
+    assert {rate for _, rate in second} == {1_800_000}
+    assert prober.planned == [(3_600_000, "startup")], "a passing probe is followed at 2x"
+
+
+def test_a_probe_is_short_enough_that_a_full_link_queues_at_most_100_ms_of_it() -> None:
+    prober = Prober(300_000, max_bps=10_000_000)
+    prober.startup(0.0)
+    _, rates = run(prober, 0.0, 300_000)
+    duration = rates[-1][0] - rates[0][0]
+    # at 3x the estimate the excess is 2x: 0.1 s / 2 = 50 ms, raised to the minimum
+    assert MIN_DURATION_S - 0.02 <= duration <= MIN_DURATION_S + 0.02
+    ramp = Prober(1_000_000, max_bps=10_000_000)
+    ramp.want(1_250_000, 0.0)
+    _, rates = run(ramp, 0.0, 1_000_000)
+    assert rates[-1][0] - rates[0][0] == pytest.approx(min(MAX_DURATION_S, 0.1 / 0.25), abs=0.02)
+
+
+def test_a_falling_remb_is_overuse_and_stops_further_probes() -> None:
+    prober = Prober(300_000, max_bps=10_000_000)
+    prober.on_remb(600_000, 0.0)
+    prober.startup(0.0)
+    run(prober, 0.0, 300_000, rembs={0.3: 400_000})
+    result = prober.results[-1]
+    assert (result.outcome, result.estimate_bps) == ("overuse", None), "the estimate stays"
+    assert prober.planned == [], "no 6x probe into a full link"
+
+
+def test_a_remb_below_a_startup_probe_says_what_the_link_carried() -> None:
+    prober = Prober(300_000, max_bps=10_000_000)
+    prober.startup(0.0)
+    run(prober, 0.0, 300_000, rembs={0.4: 640_000})  # Chromium: the probe's measured rate
+    result = prober.results[-1]
+    assert (result.outcome, result.estimate_bps) == ("limited", 640_000)
+    assert prober.planned == []
+
+
+def test_without_any_remb_a_probe_is_inconclusive_and_changes_nothing() -> None:
+    prober = Prober(300_000, max_bps=10_000_000)
+    prober.startup(0.0)
+    end, _ = run(prober, 0.0, 300_000)
+    result = prober.results[-1]
+    assert (result.outcome, result.estimate_bps) == ("inconclusive", None)
+    assert end >= MIN_DURATION_S + GRACE_S - 0.02, "the verdict waits out the grace period"
+
+
+def test_loss_during_a_probe_leaves_the_estimators_cut_standing() -> None:
+    prober = Prober(300_000, max_bps=10_000_000)
+    prober.on_remb(500_000, 0.0)
+    prober.startup(0.0)
+    prober.rate(0.0, 300_000)
+    prober.on_loss(0.05)
+    run(prober, 0.06, 300_000, rembs={0.3: 520_000})
+    assert (prober.results[-1].outcome, prober.results[-1].estimate_bps) == ("loss", None)
+
+
+def test_alr_probes_wait_their_interval_and_back_off_after_a_failure() -> None:
+    prober = Prober(300_000, max_bps=10_000_000)
+    prober.on_remb(500_000, 0.0)
+    prober.want(700_000, 0.0)
+    end, _ = run(prober, 0.0, 500_000, rembs={0.2: 400_000})
+    assert prober.results[-1].outcome == "overuse"
+    prober.want(700_000, end + 1.0)
+    assert prober.rate(end + 1.0, 500_000) is None, "not before the (doubled) interval"
+    assert prober.alr_interval_s == 10.0
+    prober.want(700_000, end + 10.0)
+    assert prober.rate(end + 10.0, 500_000) == 700_000
