@@ -20,8 +20,11 @@ from streamlab.webrtc.codecs.av1 import with_sequence_header
 
 TIME_BASE = Fraction(1, 90000)
 KEYFRAME_FRAMES = 4  # a keyframe may take this many frames' worth of bits
-VP9_CPU_USED = 8  # libvpx-vp9 realtime speed (measured: see _open)
-AV1_PRESET = 12  # SVT-AV1 preset in RTC mode (measured: see _open)
+# Measured at 640x480@30, 737 kbit/s, one thread on this project's 2-core machine:
+VP9_CPU_USED = 8  # the fastest FFmpeg allows: p50 5.4 / p95 9.0 ms, same PSNR as 6 and 7
+# 10, not 11-12: those cost 3-4x less at p95 (7.8 vs 28 ms) but skip changed blocks in 3 of 4
+# frames (SVT's low-delay layers), so small details such as frame codes go stale
+AV1_PRESET = 10
 
 
 def i420_of(frame: Any) -> np.ndarray:
