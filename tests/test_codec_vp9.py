@@ -6,12 +6,14 @@ from __future__ import annotations
 import struct
 
 import aiortc.codecs as aiortc_codecs
+import aiortc.rtcpeerconnection as aiortc_peer
 import av
 import numpy as np
 import pytest
 from aiortc import RTCRtpSender
 from aiortc.codecs.vpx import PACKET_MAX, Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from streamlab.strategies.codec import TRANSCODED, choose_codec, codecs
 from streamlab.webrtc.codecs import register
@@ -158,3 +160,21 @@ async def test_two_aiortc_peers_decode_vp9(packets: list[av.Packet]) -> None:
     assert delivered.mime == "video/VP9"
     assert len(delivered.sizes) >= 0.9 * len(packets)
     assert set(delivered.sizes) == {SIZE}
+
+
+def test_only_profile_0_is_matched() -> None:
+    """Chromium offers VP9 profiles 0-3 and AV1 profiles 0-1; we send profile 0 only."""
+    register()
+    ours = {c.mimeType: c for c in aiortc_codecs.CODECS["video"]}
+
+    def offered(mime: str, **parameters: str) -> RTCRtpCodecParameters:
+        return RTCRtpCodecParameters(mimeType=mime, clockRate=90000, payloadType=98,
+                                     parameters=dict(parameters))  # fmt: skip
+
+    matches = aiortc_peer.is_codec_compatible
+    assert matches(ours["video/VP9"], offered("video/VP9", **{"profile-id": "0"}))
+    assert matches(ours["video/VP9"], offered("video/VP9"))  # absent means 0
+    assert not matches(ours["video/VP9"], offered("video/VP9", **{"profile-id": "2"}))
+    assert matches(ours["video/AV1"], offered("video/AV1", profile="0", tier="0"))
+    assert not matches(ours["video/AV1"], offered("video/AV1", profile="1"))
+    assert matches(ours["video/VP8"], offered("video/VP8"))
