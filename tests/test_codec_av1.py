@@ -3,6 +3,7 @@ output, the encoder's sequence headers, and two real aiortc peers on 127.0.0.1."
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 from typing import Any
@@ -13,6 +14,8 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.codecs.vpx import PACKET_MAX
 from aiortc.jitterbuffer import JitterFrame
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamlab.webrtc.codecs import obu
 from streamlab.webrtc.codecs.av1 import (
@@ -208,3 +211,36 @@ async def test_answer_keeps_the_offers_payload_type_below_96() -> None:
     assert "a=rtpmap:45 AV1/90000" in answer
     assert f"a=rtpmap:{ours} AV1" not in answer
     assert re.search(r"m=video \d+ \S+ 45\r?\n", answer)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.binary(max_size=24), min_size=1, max_size=4))
+def test_malformed_payloads_only_raise_value_error(payloads: list[bytes]) -> None:
+    """Whatever arrives, the depacketiser raises ValueError (which the decoder turns into an
+    error aiortc's decoder thread survives), never anything else."""
+    with contextlib.suppress(ValueError):
+        reassemble(payloads)
+    with contextlib.suppress(ValueError):
+        obu.parse_obus(payloads[0])
+
+
+@pytest.fixture(scope="module")
+def keyframe_payloads(packets: list[av.Packet]) -> list[bytes]:
+    return Av1Packetizer().packetize(bytes(packets[KEYFRAMES_AT[1]]), True)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.sampled_from([0, 1, -1]), st.integers(0, 40), st.integers(0, 255))
+def test_corrupted_payloads_only_raise_value_error(
+    keyframe_payloads: list[bytes], which: int, index: int, value: int
+) -> None:
+    """A corrupted byte where the headers are (aggregation header, lengths, OBU headers) is
+    refused with ValueError or reassembles; the decoder fails with ``av.FFmpegError`` only."""
+    payloads = list(keyframe_payloads)
+    corrupted = bytearray(payloads[which])
+    corrupted[index] = value
+    payloads[which] = bytes(corrupted)
+    with contextlib.suppress(ValueError):
+        assert isinstance(reassemble(payloads).data, bytes)
+    with contextlib.suppress(av.FFmpegError):
+        Av1Decoder().decode(JitterFrame(b"".join(frame_payload(p) for p in payloads), 0))

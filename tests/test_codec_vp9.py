@@ -3,6 +3,7 @@ aiortc registration, and two real aiortc peers on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import aiortc.codecs as aiortc_codecs
@@ -14,6 +15,8 @@ from aiortc import RTCRtpSender
 from aiortc.codecs.vpx import PACKET_MAX, Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamlab.strategies.codec import TRANSCODED, choose_codec, codecs
 from streamlab.webrtc.codecs import register
@@ -178,3 +181,14 @@ def test_only_profile_0_is_matched() -> None:
     assert matches(ours["video/AV1"], offered("video/AV1", profile="0", tier="0"))
     assert not matches(ours["video/AV1"], offered("video/AV1", profile="1"))
     assert matches(ours["video/VP8"], offered("video/VP8"))
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.binary(max_size=24), min_size=1, max_size=4), st.binary(max_size=8))
+def test_malformed_payloads_only_raise_value_error(payloads: list[bytes], header: bytes) -> None:
+    """Whatever arrives, the depacketiser raises ValueError (which the decoder turns into an
+    error aiortc's decoder thread survives), never anything else."""
+    with contextlib.suppress(ValueError):
+        reassemble(payloads)
+    with contextlib.suppress(ValueError):
+        parse_header(header)
