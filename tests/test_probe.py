@@ -99,3 +99,16 @@ def test_alr_probes_wait_their_interval_and_back_off_after_a_failure() -> None:
     assert prober.alr_interval_s == 10.0
     prober.want(700_000, end + 10.0)
     assert prober.rate(end + 10.0, 500_000) == 700_000
+
+
+def test_a_probe_never_lowers_the_estimate() -> None:
+    prober = Prober(300_000, max_bps=10_000_000)
+    prober.startup(0.0)
+    run(prober, 0.0, 300_000, rembs={0.2: 130_000})  # a REMB from before the probe counted
+    assert prober.results[-1].estimate_bps is None, "limited below the estimate: no change"
+    climb = Prober(300_000, max_bps=10_000_000)
+    climb.on_remb(700_000, 0.0)
+    climb.want(1_500_000, 0.0)
+    run(climb, 0.0, 683_000, rembs={0.3: 720_000})
+    result = climb.results[-1]
+    assert (result.outcome, result.estimate_bps) == ("passed", 1_080_000), "1.5 x the REMB"

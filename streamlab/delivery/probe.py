@@ -21,7 +21,7 @@ fails costs no media. Its verdict comes ``GRACE_S`` after it ends:
   answers the rate it measured on the probe's packets; later its REMB follows what it
   receives up): the estimate becomes that REMB, if higher, and startup probing stops;
 - **passed**: a REMB came during the probe or its grace and did not fall: the link carried
-  the probe's rate, which becomes the estimate;
+  the probe's rate, which becomes the estimate (an ALR probe's: at most 1.5 x that REMB);
 - **inconclusive**: no REMB came (aiortc's receiver sends none in its first 3 s unless it
   sees overuse, and then one a second): the estimate stays; an ALR probe is tried again at
   the next interval.
@@ -37,6 +37,7 @@ QUEUE_BUDGET_S = 0.1
 MIN_DURATION_S = 0.1
 MAX_DURATION_S = 0.5
 GRACE_S = 1.0
+REMB_CAP = 1.5  # a receiver's REMB grows to at most 1.5 x what it gets (+10 kbit/s)
 REMB_CARRIED = 0.9  # a REMB this close to the probe's rate: the link carried the probe
 ALR_INTERVAL_S = 5.0
 FIRST_ALR_S = 1.0
@@ -55,6 +56,7 @@ class Probe:
     remb_before: float | None = None
     remb_min: float | None = None
     remb_max: float | None = None
+    estimate_before: float = 0.0
     lossy: bool = False
 
     @property
@@ -131,6 +133,7 @@ class Prober:
             excess = max(rate / max(estimate_bps, 1.0) - 1.0, 1e-3)
             duration = min(MAX_DURATION_S, max(MIN_DURATION_S, QUEUE_BUDGET_S / excess))
             probe = self.current = Probe(rate, at, kind, duration, self.last_remb)
+            probe.estimate_before = estimate_bps
         if probe is None:
             return None
         if at < probe.ends:
@@ -156,7 +159,14 @@ class Prober:
         elif during is None:
             outcome, estimate = "inconclusive", None
         elif probe.kind == "startup" and (probe.remb_max or 0.0) < REMB_CARRIED * rate:
-            outcome, estimate = "limited", probe.remb_max
+            carried = probe.remb_max or 0.0
+            outcome, estimate = "limited", carried if carried > probe.estimate_before else None
+        elif probe.kind == "alr":
+            # past its first 2 s a receiver's REMB no longer measures probes, and a short
+            # probe may end before its delay detector fires: trust a pass up to what the
+            # REMB would allow (1.5 x its incoming rate), so a climb goes step by step
+            allowed = min(rate, REMB_CAP * (probe.remb_max or 0.0))
+            outcome, estimate = "passed", allowed if allowed > probe.estimate_before else None
         else:
             outcome, estimate = "passed", rate
         result = ProbeResult(at, probe.kind, int(rate), outcome,

@@ -88,8 +88,10 @@ def run_pyav(source: str, codec: str, bitrate: int = 2_000_000) -> int:
     return 0
 
 
-async def serve_restreamer(source: str, port: int, network: str = "") -> None:
-    """The usual aiortc restreamer on 127.0.0.1:``port`` until SIGTERM."""
+async def serve_restreamer(
+    source: str, port: int, network: str = "", host: str = "127.0.0.1"
+) -> None:
+    """The usual aiortc restreamer on ``host``:``port`` until SIGTERM."""
     from aiohttp import web
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
     from aiortc.contrib.media import MediaPlayer, MediaRelay
@@ -108,7 +110,7 @@ async def serve_restreamer(source: str, port: int, network: str = "") -> None:
     links: list[Any] = []
 
     async def offer(request: web.Request) -> web.Response:
-        with local_addresses(("127.0.0.1",)):
+        with local_addresses((host,)):
             pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
             peers.add(pc)
             pc.addTrack(relay.subscribe(video))
@@ -139,8 +141,8 @@ async def serve_restreamer(source: str, port: int, network: str = "") -> None:
     app.router.add_static("/static/", STATIC)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    print(f"viewer: http://127.0.0.1:{port}/", flush=True)
+    await web.TCPSite(runner, host, port).start()
+    print(f"viewer: http://{host}:{port}/", flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()

@@ -4,8 +4,9 @@
 server with any settings (``--reference DIR``: also keep the frames its encoders are given
 there, for ``streamlab.quality.reference.ReferenceReader``); ``camera`` — the RTSP test
 camera (its frame renderer too, so it never shares the measuring process's GIL);
-``restreamer`` / ``pyav`` — baselines. Each prints ``viewer: URL`` / ``camera: URL`` once
-ready; SIGTERM stops it.
+``restreamer`` / ``pyav`` — baselines; ``viewer`` — an aiortc viewer printing what it got
+each second (for viewers inside a network namespace). Each prints ``viewer: URL`` /
+``camera: URL`` once ready; SIGTERM stops it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ def _serve(args: argparse.Namespace) -> int:
     from streamlab.webrtc.server import Server
 
     settings = json.loads(args.settings)
-    config = load_config(**{**settings, "host": "127.0.0.1", "port": args.port})
+    overrides: dict[str, Any] = {"host": args.host, "port": args.port}
+    if args.host != "127.0.0.1":  # inside a network namespace a test made (a bottleneck)
+        overrides.update(allow_public_bind=True, ice_allowed_networks=[args.allow_network])
+    config = load_config(**{**settings, **overrides})
     server = Server(config)
     stream = server.add_stream(args.source, name=args.name)
     reference = None
@@ -84,7 +88,7 @@ def _camera(args: argparse.Namespace) -> int:
 def _restreamer(args: argparse.Namespace) -> int:
     from streamlab.experiments.baselines import serve_restreamer
 
-    asyncio.run(serve_restreamer(args.source, args.port, args.network))
+    asyncio.run(serve_restreamer(args.source, args.port, args.network, args.host))
     return 0
 
 
@@ -92,6 +96,13 @@ def _pyav(args: argparse.Namespace) -> int:
     from streamlab.experiments.baselines import run_pyav
 
     return run_pyav(args.source, args.codec)
+
+
+def _viewer(args: argparse.Namespace) -> int:
+    from streamlab.experiments.behind import watch_with_aiortc
+
+    asyncio.run(watch_with_aiortc(args.url, args.address, args.seconds))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--name", default="cam")
     serve.add_argument("--settings", default="{}", help="JSON object of settings")
     serve.add_argument("--port", type=int, default=0)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--allow-network", default="198.18.0.0/15",
+                       help="remote ICE candidates allowed when not on loopback")  # fmt: skip
     serve.add_argument("--reference", default="", help="folder for reference frames (quality)")
     serve.add_argument("--reference-slots", type=int, default=120, help="frames kept per size")
     serve.set_defaults(run=_serve)
@@ -114,7 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     restreamer.add_argument("--source", required=True)
     restreamer.add_argument("--port", type=int, required=True)
     restreamer.add_argument("--network", default="", help="emulated link spec, e.g. rate=800k")
+    restreamer.add_argument("--host", default="127.0.0.1")
     restreamer.set_defaults(run=_restreamer)
+    viewer = sub.add_parser("viewer", help="an aiortc viewer printing a JSON line a second")
+    viewer.add_argument("--url", required=True, help="the server's base URL")
+    viewer.add_argument("--address", default="127.0.0.1", help="local address for ICE")
+    viewer.add_argument("--seconds", type=float, default=20.0)
+    viewer.set_defaults(run=_viewer)
     pyav = sub.add_parser("pyav")
     pyav.add_argument("--source", required=True)
     pyav.add_argument("--codec", default="vp8")
