@@ -50,7 +50,7 @@ def measure(page, seconds: float = 3.0, within: float = 10.0) -> dict:  # type: 
     return state
 
 
-@pytest.mark.parametrize("codec", ["vp8", "h264", "passthrough"])
+@pytest.mark.parametrize("codec", ["vp8", "h264", "vp9", "av1", "passthrough"])
 def test_viewer_plays_each_codec_with_overlay_and_latency(
     chromium_page,
     serve,
@@ -64,7 +64,8 @@ def test_viewer_plays_each_codec_with_overlay_and_latency(
     state = measure(page)
     print(f"{codec}: {state['decoded_fps']:.1f} fps decoded, stats {state['stats']}")
     assert state["state"] == "connected"
-    assert state["stats"]["codec"] == ("video/VP8" if codec == "vp8" else "video/H264")
+    mime = {"vp8": "video/VP8", "vp9": "video/VP9", "av1": "video/AV1"}.get(codec, "video/H264")
+    assert state["stats"]["codec"] == mime
     assert state["decoded_fps"] >= 10, "plays (30 fps sent; a busy shared runner decodes ~17)"
     assert state["overlayDrawn"] > 0
     assert state["latencies"], "frame codes read off the video through a canvas"

@@ -19,12 +19,12 @@ import structlog
 from streamlab.clock import now
 from streamlab.delivery.keyframes import KeyframeLimiter
 from streamlab.frame import Frame
+from streamlab.strategies.codec import codecs
 from streamlab.strategies.quality import Level
 from streamlab.webrtc.encoder import SharedEncoder
 
 log = structlog.get_logger("streamlab.delivery")
 
-ENCODERS = {"vp8": "libvpx", "h264": "libx264"}
 EARLY_SHARE = 0.25  # a frame this share of the rung's interval early is still on time
 
 
@@ -62,7 +62,7 @@ class RungEncoder:
         self.output = output
         self.limiter = KeyframeLimiter(keyframe_interval_s)
         self.encoder = SharedEncoder(
-            ENCODERS[key.codec], threads=threads, vp8_cpu_used=vp8_cpu_used
+            encoder_of(key.codec), threads=threads, vp8_cpu_used=vp8_cpu_used
         )
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"encoder:{stream}:{key}")
         self._busy = False
@@ -161,3 +161,11 @@ def _media_time(frame: Frame) -> float:
     if frame.pts is None or not frame.time_base:
         return frame.captured_at
     return float(frame.pts * frame.time_base)
+
+
+def encoder_of(codec: str) -> str:
+    """The PyAV encoder of a transcoding codec strategy (``vp8`` -> ``libvpx`` ...)."""
+    encoder = codecs.create(codec).encoder
+    if encoder is None:
+        raise ValueError(f"codec {codec!r} is not encoded here")
+    return encoder

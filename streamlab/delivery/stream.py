@@ -104,7 +104,9 @@ class StreamDelivery:
         offered = offered if offered is not None else {"video/vp8", "video/h264"}
         codec = choose_codec(self.preference, offered)
         if codec is None:
-            raise NegotiationError("the offer has no codec this stream can send (VP8 or H.264)")
+            raise NegotiationError(
+                "the offer has no codec this stream can send (VP8, H.264, VP9 or AV1)"
+            )
         top = self.ladder[0].bitrate if self.ladder else 2_000_000
         viewer = Viewer(
             viewer_id,

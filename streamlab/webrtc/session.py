@@ -16,6 +16,7 @@ from streamlab.delivery.stream import StreamDelivery
 from streamlab.delivery.viewer import Viewer
 from streamlab.errors import NegotiationError
 from streamlab.strategies.codec import offered_codecs
+from streamlab.webrtc import codecs as _vp9_av1  # noqa: F401 - registers VP9/AV1 with aiortc
 from streamlab.webrtc.ice import (
     allowed_networks,
     filter_candidates,
