@@ -112,3 +112,13 @@ def test_a_probe_never_lowers_the_estimate() -> None:
     run(climb, 0.0, 683_000, rembs={0.3: 720_000})
     result = climb.results[-1]
     assert (result.outcome, result.estimate_bps) == ("passed", 1_080_000), "1.5 x the REMB"
+
+
+def test_an_unanswered_startup_probe_is_tried_once_more_then_given_up() -> None:
+    prober = Prober(300_000, max_bps=10_000_000)
+    prober.startup(0.0)
+    end, _ = run(prober, 0.0, 300_000)
+    assert prober.results[-1].outcome == "inconclusive"
+    assert prober.planned[0] == (900_000, "startup"), "once more: a REMB may come late"
+    run(prober, end + 0.01, 300_000)
+    assert prober.results[-1].outcome == "inconclusive" and prober.planned == []
