@@ -118,13 +118,19 @@ def chromium_page(chromium_browser: Any) -> Iterator[Any]:
     context.close()
 
 
-async def until(predicate: Callable[[], bool], within_s: float, what: str) -> float:
+async def until(
+    predicate: Callable[[], bool],
+    within_s: float,
+    what: str,
+    detail: Callable[[], object] | None = None,
+) -> float:
     """Seconds until ``predicate()`` holds, checked every 10 ms (fails the test after
-    ``within_s``)."""
+    ``within_s``, with ``detail()`` in the message: the state that explains why)."""
     started = time.monotonic()
     while not predicate():
         if time.monotonic() - started > within_s:
-            pytest.fail(f"{what}: not within {within_s:.1f} s")
+            why = f" ({detail()})" if detail is not None else ""
+            pytest.fail(f"{what}: not within {within_s:.1f} s{why}")
         await asyncio.sleep(0.01)
     return time.monotonic() - started
 

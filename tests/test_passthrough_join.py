@@ -106,7 +106,9 @@ async def test_a_passthrough_viewer_joins_between_the_cameras_keyframes(
     async with asyncio.timeout(100), server:
         delivery = server.streams["cam"].delivery
         source = server.streams["cam"].pipeline.source
-        await until(lambda: source.stats.frames >= 60, 20, "frames")  # 2 s into the group
+        await until(lambda: source.stats.frames >= 60, 20, "frames",  # 2 s into the group
+                    lambda: f"source {source.stats}, state {source.state.state}, camera sent "
+                            f"{camera.frames_sent} frames")  # fmt: skip
         client = WhepClient(f"{server.url}whep/cam", codecs=("video/H264",))
         try:
             before, after = await joined(server, client)
