@@ -69,13 +69,33 @@ def test_a_remb_below_a_startup_probe_says_what_the_link_carried() -> None:
     assert prober.planned == []
 
 
-def test_without_any_remb_a_probe_is_inconclusive_and_changes_nothing() -> None:
-    prober = Prober(300_000, max_bps=10_000_000)
+def test_a_probe_no_remb_answered_is_inconclusive() -> None:
+    prober = Prober(300_000, max_bps=10_000_000)  # aiortc's receiver: no REMB in its first 3 s
     prober.startup(0.0)
     end, _ = run(prober, 0.0, 300_000)
     result = prober.results[-1]
     assert (result.outcome, result.estimate_bps) == ("inconclusive", None)
     assert end >= MIN_DURATION_S + GRACE_S - 0.02, "the verdict waits out the grace period"
+
+
+def test_padding_lost_on_the_rtx_stream_during_a_probe_is_loss() -> None:
+    prober = Prober(300_000, max_bps=10_000_000)
+    prober.on_remb(400_000, 0.0)
+    prober.on_rtx_lost(0, 0.0)
+    prober.startup(0.0)
+    prober.rate(0.0, 300_000)
+    prober.on_rtx_lost(12, 0.05)
+    run(prober, 0.06, 300_000, rembs={0.3: 420_000})
+    assert prober.results[-1].outcome == "loss"
+
+
+def test_without_a_remb_in_its_window_a_probe_is_inconclusive_and_changes_nothing() -> None:
+    prober = Prober(300_000, max_bps=10_000_000)
+    prober.on_remb(280_000, 0.0)  # this receiver speaks REMB, but none came for the probe
+    prober.want(500_000, 0.0)
+    run(prober, 0.0, 300_000)
+    result = prober.results[-1]
+    assert (result.outcome, result.estimate_bps) == ("inconclusive", None)
 
 
 def test_loss_during_a_probe_leaves_the_estimators_cut_standing() -> None:
@@ -103,6 +123,7 @@ def test_alr_probes_wait_their_interval_and_back_off_after_a_failure() -> None:
 
 def test_a_probe_never_lowers_the_estimate() -> None:
     prober = Prober(300_000, max_bps=10_000_000)
+    prober.on_remb(120_000, 0.0)
     prober.startup(0.0)
     run(prober, 0.0, 300_000, rembs={0.2: 130_000})  # a REMB from before the probe counted
     assert prober.results[-1].estimate_bps is None, "limited below the estimate: no change"
@@ -116,6 +137,7 @@ def test_a_probe_never_lowers_the_estimate() -> None:
 
 def test_an_unanswered_startup_probe_is_tried_once_more_then_given_up() -> None:
     prober = Prober(300_000, max_bps=10_000_000)
+    prober.on_remb(250_000, 0.0)
     prober.startup(0.0)
     end, _ = run(prober, 0.0, 300_000)
     assert prober.results[-1].outcome == "inconclusive"

@@ -24,7 +24,9 @@ fails costs no media. Its verdict comes ``GRACE_S`` after it ends:
   the probe's rate, which becomes the estimate (an ALR probe's: at most 1.5 x that REMB);
 - **inconclusive**: no REMB came (aiortc's receiver sends none in its first 3 s unless it
   sees overuse, and then one a second): the estimate stays; a startup probe is tried once
-  more, an ALR probe at the next interval.
+  more, an ALR probe at the next interval. (Passing it without a REMB was tried: a 3x probe
+  fits the queue of a 300 kbit/s link, so it "passed" there and the viewer went to 640x360,
+  three freezes.)
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ class Prober:
         self.alr_interval_s = ALR_INTERVAL_S
         self.next_alr_at = float("-inf")
         self.started = False
+        self._rtx_lost: int | None = None
         self.startup_tries = 0
         self.last_remb: float | None = None
         self._verdicts: deque[ProbeResult] = deque(maxlen=20)
@@ -128,6 +131,13 @@ class Prober:
             probe.remb_max = bps if probe.remb_max is None else max(probe.remb_max, bps)
         else:
             self.last_remb = bps
+
+    def on_rtx_lost(self, lost: int, at: float) -> None:
+        """The receiver's cumulative loss on the RTX stream: padding lost during a probe
+        means the probe overflowed the link's queue (media may not have lost a packet)."""
+        previous, self._rtx_lost = self._rtx_lost, lost
+        if previous is not None and lost > previous:
+            self.on_loss(at)
 
     def on_loss(self, at: float) -> None:
         """The estimator cut on loss."""

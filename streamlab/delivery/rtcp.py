@@ -48,6 +48,7 @@ class Feedback(Protocol):
     def on_remb(self, bps: int, at: float) -> None: ...
     def on_nack(self, lost: list[int], at: float) -> None: ...
     def on_keyframe_request(self, at: float) -> None: ...
+    def on_rtx_lost(self, lost: int, at: float) -> None: ...
 
 
 class RetransmitGuard:
@@ -133,6 +134,8 @@ def hook_sender(sender: Any, feedback: Feedback, guard: RetransmitGuard) -> None
                     report = Report(block.fraction_lost / 256, block.highest_sequence,
                                     block.packets_lost, block.jitter)  # fmt: skip
                     feedback.on_report(report, at)
+                elif block.ssrc == getattr(sender, "_rtx_ssrc", None):
+                    feedback.on_rtx_lost(block.packets_lost, at)  # padding lost: a probe too big
         elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             feedback.on_nack(list(packet.lost), at)
             rtt = sender_rtt(sender)

@@ -74,6 +74,11 @@ class Viewer:
     def on_nack(self, lost: list[int], at: float) -> None:
         self.estimator.on_nack(lost, at)
 
+    def on_rtx_lost(self, lost: int, at: float) -> None:
+        """Cumulative packets lost on the RTX stream (retransmissions and probe padding)."""
+        if self.prober is not None:
+            self.prober.on_rtx_lost(lost, at)
+
     def on_keyframe_request(self, at: float) -> None:
         self.keyframe_requests += 1
         self.estimator.on_pli(at)
