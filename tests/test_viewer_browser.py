@@ -21,7 +21,14 @@ def serve() -> Iterator[object]:
         def start(source: str, codec: str, *more: str) -> str:
             return stack.enter_context(
                 served_by_cli(
-                    "--source", source, "--name", "cam", "--codec", codec, "--analyze", "motion",
+                    "--source",
+                    source,
+                    "--name",
+                    "cam",
+                    "--codec",
+                    codec,
+                    "--analyze",
+                    "motion",
                     *more,
                 )
             )
