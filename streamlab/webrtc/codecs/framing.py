@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import errno
 import struct
+from collections.abc import Callable
+from typing import Any
 
 import av
+from aiortc.mediastreams import VIDEO_TIME_BASE
 
 _LENGTH = struct.Struct("!H")
 
@@ -42,3 +45,18 @@ def invalid_data(message: str) -> av.error.InvalidDataError:
     """An error aiortc's decoder thread survives and answers with a PLI (it catches only
     ``av.FFmpegError``; anything else would end the thread)."""
     return av.error.InvalidDataError(errno.EINVAL, message)
+
+
+def decode_payloads(codec: Any, data: bytes, timestamp: int,
+                    reassemble: Callable[[list[bytes]], Any]) -> list[Any]:  # fmt: skip
+    """Decode one jitter-buffer frame: its payloads reassembled (``reassemble(...).data``)
+    into a packet stamped ``timestamp`` (90 kHz); a payload that does not reassemble
+    raises ``av.FFmpegError`` (aiortc's decoder thread then asks for a keyframe)."""
+    try:
+        unit = reassemble(split_payloads(data))
+    except ValueError as exc:
+        raise invalid_data(str(exc)) from None
+    packet = av.Packet(unit.data)
+    packet.pts = timestamp
+    packet.time_base = VIDEO_TIME_BASE
+    return list(codec.decode(packet))

@@ -19,7 +19,7 @@ from aiortc.codecs.vpx import PACKET_MAX
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 
-from streamlab.webrtc.codecs.framing import invalid_data, split_payloads
+from streamlab.webrtc.codecs.framing import decode_payloads
 
 PICTURE_ID_MOD = 1 << 15
 
@@ -246,11 +246,5 @@ class Vp9Decoder(Decoder):
 
     def decode(self, encoded_frame: JitterFrame) -> list[Any]:
         """Decoded frames; an incomplete frame raises an ``av.FFmpegError`` (aiortc sends a PLI)."""
-        try:
-            frame = reassemble(split_payloads(encoded_frame.data))
-        except ValueError as exc:
-            raise invalid_data(str(exc)) from None
-        packet = av.Packet(frame.data)
-        packet.pts = encoded_frame.timestamp
-        packet.time_base = VIDEO_TIME_BASE
-        return list(self.codec.decode(packet))
+        return decode_payloads(self.codec, encoded_frame.data, encoded_frame.timestamp,
+                               reassemble)  # fmt: skip
