@@ -131,7 +131,11 @@ async def test_bandwidth_viewer_settles_on_a_rung_that_fits(rate: str, fits_bps:
     assert after["quality_changes"] - changes <= 2, "settled: at most a probe up and back"
     assert len(limited_frames) >= 5 * 6, "plays after settling"
     assert max_gap_s(limited_frames) < 1.0, "no freeze after settling"
-    assert free_info["rung"] == "source", "an unlimited viewer keeps the top rung"
+    # viewers start on the rung the start estimate affords and climb as probes and the
+    # receiver's REMB allow (10-25 s to the top rung on a free link): the limit of one viewer
+    # must not hold the other back
+    ladder = [r["name"] for r in stream.fanout.stats()["ladder"]]
+    assert ladder.index(free_info["rung"]) <= ladder.index(after["rung"]), "not held back"
     assert len(free_frames) >= 5 * 8
 
 
@@ -268,7 +272,10 @@ async def test_a_codec_change_tells_viewers_to_reconnect() -> None:
 
 
 async def test_a_per_viewer_quality_moves_only_that_viewer_and_null_follows_the_stream() -> None:
-    server = Server(config(encoder_threads=2))
+    # H.264: libvpx with 2 threads can spin for good under load (PyAV 18; the
+    # encoder_threads setting warns about libvpx), and this checks only that the setting
+    # reaches every shared encoder
+    server = Server(config(encoder_threads=2, codec="h264"))
     stream = server.add_stream("synthetic://?size=640x480&fps=30", name="demo")
     async with server:
         small = await WhepClient(f"{server.url}whep/demo").connect(read_codes=False)
