@@ -108,7 +108,7 @@ def test_camera_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     ("args", "needle"),
     [
         (("--codec", "passthrough"), "needs an H.264 RTSP camera"),
-        (("--codec", "av1"), "unknown codec strategy 'av1'"),
+        (("--codec", "h266"), "unknown codec strategy 'h266'"),
         (("--host", "0.0.0.0", "--port", "0"), "STREAMING_AUTH_TOKEN"),
         (("--quality", "fixed:999x1"), "unknown quality level"),
         (("--analyze", "cats", "--port", "0"), "unknown detector 'cats'"),
