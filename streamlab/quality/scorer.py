@@ -4,6 +4,8 @@
 a bounded queue and returns at once; worker threads look the reference up and compute
 PSNR / SSIM (OpenCV and numpy release the GIL for the heavy part). When the queue is full
 the frame is not scored — a sample is taken instead of slowing the viewer — and counted.
+With ``pairs`` (a ``PairWriter``) each scored frame, scaled to the reference's size, and its
+reference go on to be saved, from the worker thread.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from streamlab.quality.metrics import frame_quality
+from streamlab.quality.metrics import frame_quality, upscale_i420
 
 QUEUE_SIZE = 4
 RETRIES = 3
@@ -27,6 +29,12 @@ class References(Protocol):
     """Where reference frames come from (``ReferenceReader``)."""
 
     def get(self, seq: int) -> np.ndarray | None: ...
+
+
+class Pairs(Protocol):
+    """Where scored pairs go (``PairWriter``): called from the worker, may wait a little."""
+
+    def offer(self, at_ms: float, received: np.ndarray, reference: np.ndarray) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +73,10 @@ class QualityScorer:
         workers: int = 1,
         queue_size: int = QUEUE_SIZE,
         results: list[Scored] | None = None,
+        pairs: Pairs | None = None,
     ) -> None:
         self.references = references
+        self.pairs = pairs
         self.results: list[Scored] = [] if results is None else results
         self.stats = ScorerStats()
         self._queue: queue.Queue[tuple[float, int, np.ndarray] | None] = queue.Queue(queue_size)
@@ -111,12 +121,15 @@ class QualityScorer:
             if reference is None:
                 self.stats.unmatched += 1
                 continue
-            quality = frame_quality(yuv, reference)
             height, width = yuv.shape[0] * 2 // 3, yuv.shape[1]
+            scaled = upscale_i420(yuv, reference.shape[1], reference.shape[0] * 2 // 3)
+            quality = frame_quality(scaled, reference)
             self.results.append(
                 Scored(at_ms, seq, quality.psnr_y, quality.psnr_yuv, quality.ssim_y, width, height)
             )
             self.stats.scored += 1
+            if self.pairs is not None:
+                self.pairs.offer(at_ms, scaled, reference)
 
     def _reference(self, seq: int) -> np.ndarray | None:
         for attempt in range(RETRIES):
