@@ -4,7 +4,8 @@ Every viewer keeps, per frame, its arrival time (epoch ms) and, when the frame c
 its glass-to-glass latency. The runner drains them once a second, so the window that counts
 (after warm-up) is cut by time, never by list positions. An aiortc viewer given the
 server's reference folder also keeps each frame's seq and size (smoothness) and hands its
-frames to a ``QualityScorer`` beside it (PSNR / SSIM against the reference).
+frames to a ``QualityScorer`` beside it (PSNR / SSIM against the reference); with
+``save_video`` the scorer also hands each scored pair to a ``PairWriter`` (FFV1 files).
 ``freezes`` here are gaps > 100 ms (``gaps``); the standard freeze count is
 ``streamlab.quality.smoothness``'s.
 """
@@ -26,6 +27,7 @@ from streamlab.quality.smoothness import Shown
 from streamlab.webrtc.client import WhepClient
 
 if TYPE_CHECKING:
+    from streamlab.quality.pair import PairWriter
     from streamlab.quality.reference import ReferenceReader
     from streamlab.quality.scorer import QualityScorer, Scored
 
@@ -66,22 +68,31 @@ class AiortcViewer(WhepClient):
 
     It logs what it showed (seq, size) for the smoothness figures; with ``reference`` (the
     folder of the server's ``ReferenceWriter``) it also scores every frame it can against
-    the reference, in ``scorers`` threads beside it.
+    the reference, in ``scorers`` threads beside it. With ``save_video`` (a folder; needs
+    ``reference``) the scored pairs inside the writer's window are saved there (``pair``).
     """
 
-    def __init__(self, url: str, *, reference: str | None = None, scorers: int = 1) -> None:
+    def __init__(
+        self, url: str, *, reference: str | None = None, scorers: int = 1,
+        save_video: str | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(url)
         self.log = ViewerLog()
         self._bytes: tuple[float, int] | None = None
         self.references: ReferenceReader | None = None
         self.scorer: QualityScorer | None = None
+        self.pair: PairWriter | None = None
         if reference:
             from streamlab.quality.reference import ReferenceReader
             from streamlab.quality.scorer import QualityScorer
 
+            if save_video:
+                from streamlab.quality.pair import PairWriter
+
+                self.pair = PairWriter(save_video)
             self.references = ReferenceReader(reference)
             self.scorer = QualityScorer(self.references, workers=scorers,
-                                        results=self.log.quality)  # fmt: skip
+                                        results=self.log.quality, pairs=self.pair)  # fmt: skip
 
     async def _read(self, read_codes: bool) -> None:
         await self._track_ready.wait()
@@ -106,10 +117,12 @@ class AiortcViewer(WhepClient):
                 self.scorer.submit(arrived, code.seq, yuv)
 
     async def close(self, *, delete: bool = True) -> int | None:
-        """Close the peer, then let the scorer finish what it holds and stop."""
+        """Close the peer, then let the scorer (and the pair writer) finish what they hold."""
         status = await super().close(delete=delete)
         if self.scorer is not None:
             await asyncio.to_thread(self.scorer.close)
+        if self.pair is not None:
+            await asyncio.to_thread(self.pair.close)
         if self.references is not None:
             self.references.close()
         return status

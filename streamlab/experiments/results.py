@@ -6,6 +6,8 @@ values, what ``compare`` tests) and ``stats`` pytest-benchmark's statistics of t
 per-frame glass-to-glass latency in seconds (of the frame interval for baselines that
 deliver nothing), so ``pytest-benchmark compare`` still reads the file.
 The side file ``<stem>.samples.json`` keeps every frame's latency and the time series.
+Saved pairs (``save_video``) move to ``<stem>.videos/<scenario>-<repeat>/``; ``extra_info``
+names the first repeat's as ``video_dir`` (relative to the JSON's folder), each repeat its own.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import datetime
 import json
 import os
 import platform
+import re
+import shutil
 import subprocess
 from collections.abc import Iterable
 from importlib import metadata
@@ -24,6 +28,7 @@ from streamlab.errors import ConfigError
 from streamlab.experiments.runner import RunResult
 
 MARK = "streamlab.experiments/1"
+UNSAFE = re.compile(r"[^A-Za-z0-9_.=,+-]+")
 PACKAGES = ("streamlab", "aiortc", "av", "numpy", "opencv-python-headless", "pandas", "dask")
 
 
@@ -115,8 +120,11 @@ def _stats(runs: list[RunResult]) -> dict[str, Any]:
     return result
 
 
-def build(runs: list[RunResult], *, source: str = "", samples: str = "") -> dict[str, Any]:
-    """The result document for ``runs`` (several repeats of a scenario are folded)."""
+def build(
+    runs: list[RunResult], *, source: str = "", samples: str = "", root: Path | None = None
+) -> dict[str, Any]:
+    """The result document for ``runs`` (several repeats of a scenario are folded); saved
+    pairs are named relative to ``root`` (the JSON's folder) when they lie under it."""
     from streamlab.experiments.scenario import Scenario
 
     by_name: dict[str, list[RunResult]] = {}
@@ -127,6 +135,12 @@ def build(runs: list[RunResult], *, source: str = "", samples: str = "") -> dict
         scenario = Scenario.from_table(group[0].scenario)
         extra = aggregate(group)
         extra["repeats"] = [dict(r.metrics, repeat=r.repeat) for r in group if not r.error]
+        videos = [_relative(r.video_dir, root) for r in group if not r.error]
+        for entry, video in zip(extra["repeats"], videos, strict=True):
+            if video:
+                entry["video_dir"] = video
+        if any(videos):
+            extra["video_dir"] = next(v for v in videos if v)
         extra["errors"] = [r.error for r in group if r.error]
         extra["group"] = scenario.group
         benchmarks.append({
@@ -149,6 +163,30 @@ def build(runs: list[RunResult], *, source: str = "", samples: str = "") -> dict
     }
 
 
+def _relative(folder: str, root: Path | None) -> str:
+    if not folder or root is None:
+        return folder
+    path, base = Path(folder).resolve(), root.resolve()
+    return str(path.relative_to(base)) if path.is_relative_to(base) else folder
+
+
+def keep_videos(runs: list[RunResult], out: Path) -> None:
+    """Move each run's saved pair to ``<out stem>.videos/<scenario>-<repeat>/`` beside
+    ``out`` (a pair from an earlier write there is replaced); ``video_dir`` follows. A pair
+    not on this machine (a remote Dask worker's) stays where it is."""
+    videos = out.parent / f"{out.stem}.videos"
+    for run in runs:
+        here = Path(run.video_dir) if run.video_dir else None
+        if here is None or not here.is_dir() or here.resolve().is_relative_to(videos.resolve()):
+            continue
+        target = videos / f"{UNSAFE.sub('_', run.name).strip('_')}-{run.repeat}"
+        if target.exists():
+            shutil.rmtree(target)
+        videos.mkdir(parents=True, exist_ok=True)
+        shutil.move(here, target)
+        run.video_dir = str(target)
+
+
 def _pytest_benchmark_version() -> str:
     try:
         return metadata.version("pytest-benchmark")
@@ -160,13 +198,15 @@ def write(runs: list[RunResult], path: str | Path, *, source: str = "") -> Path:
     """Write ``path`` (the JSON) and ``<stem>.samples.json`` beside it; returns ``path``."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    keep_videos(runs, out)
     side = out.with_name(f"{out.stem}.samples.json")
     side.write_text(json.dumps({
         "format": MARK,
         "runs": [{"name": r.name, "repeat": r.repeat, "latencies_ms": r.latencies_ms,
                   "series": r.series} for r in runs],
     }))  # fmt: skip
-    out.write_text(json.dumps(build(runs, source=source, samples=side.name), indent=1))
+    document = build(runs, source=source, samples=side.name, root=out.parent)
+    out.write_text(json.dumps(document, indent=1))
     return out
 
 

@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable
@@ -47,6 +48,7 @@ class RunResult:
     finished: float = 0.0
     runner_pid: int = 0
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    video_dir: str = ""  # the saved pair (save_video); ``results.write`` moves it beside the JSON
 
     @property
     def name(self) -> str:
@@ -81,6 +83,9 @@ def run_one(
             _run_coroutine(_measure(scenario, source, result, tick or (lambda s: None)))
     except (StreamlabError, OSError, TimeoutError, RuntimeError) as exc:
         result.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        if result.video_dir:  # a pair without figures: nothing to compare it with
+            shutil.rmtree(result.video_dir, ignore_errors=True)
+            result.video_dir = ""
     finally:
         if own:
             pool.close()
@@ -145,13 +150,21 @@ async def _measure(scenario: Scenario, source: str, result: RunResult, tick: Tic
         command = [*HOSTS, "serve", "--source", source, "--settings",
                    json.dumps(scenario.settings)]  # fmt: skip
     with contextlib.ExitStack() as stack:
-        reference = None
+        reference = video_dir = None
         if _scores(scenario):
             reference = stack.enter_context(reference_folder())
             command += ["--reference", reference]
+            if scenario.save_video:
+                video_dir = result.video_dir = tempfile.mkdtemp(prefix="streamlab-video-")
         child = stack.enter_context(Child(command, what=f"{scenario.system} server"))
         base = await asyncio.to_thread(child.ready, "viewer:", 40.0)  # waits on a Condition
-        await measure_viewers(scenario, base, child, result, tick, reference)
+        await measure_viewers(scenario, base, child, result, tick, reference, video_dir)
+    if video_dir:  # after the server stopped; ffmpeg in a thread, with a timeout
+        from streamlab.quality.vmaf import mean_or_none
+
+        vmaf = await asyncio.to_thread(mean_or_none, video_dir)
+        if vmaf is not None:
+            result.metrics["vmaf_mean"] = vmaf
 
 
 def _scores(scenario: Scenario) -> bool:

@@ -26,7 +26,7 @@ VIEWERS = ("aiortc", "chromium")
 BASELINES = ("restreamer", "ffmpeg", "pyav")
 RUN_KEYS = frozenset(
     {"name", "source", "duration_s", "warmup_s", "viewers", "viewer", "cpu_load", "baseline",
-     "repeat", "group", "measure_quality"}
+     "repeat", "group", "measure_quality", "save_video"}
 )  # fmt: skip
 # settings the lead's delivery work adds; accepted here, the server says if it cannot apply them
 PENDING_SETTINGS = frozenset({"network", "stage_delay_ms"})
@@ -75,6 +75,7 @@ class Scenario:
     repeat: int = 0  # 0 = as the run says (--repeat)
     group: str = ""
     measure_quality: bool = True  # reference frames on the server, PSNR/SSIM at aiortc viewers
+    save_video: bool = False  # the first aiortc viewer's scored pairs as FFV1 (and VMAF on them)
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -106,6 +107,7 @@ class Scenario:
             "warmup_s": self.warmup_s, "viewers": self.viewers, "viewer": self.viewer,
             "cpu_load": self.cpu_load, "baseline": self.baseline, "repeat": self.repeat,
             "group": self.group, "measure_quality": self.measure_quality,
+            "save_video": self.save_video,
         }  # fmt: skip
         table.update(self.settings)
         return table
@@ -150,6 +152,7 @@ class Scenario:
         if not isinstance(run.get("measure_quality", True), bool):
             raise ConfigError(f"{label}: 'measure_quality' must be true or false")
         _check_settings(label, data)
+        _check_save_video(label, run, data)
         return cls(name=name.strip(), source=source.strip(), settings=data, **run)
 
 
@@ -169,6 +172,27 @@ def _check_number(
     if not low <= value <= high:
         raise ConfigError(f"{label}: {key} = {value!r} must be between {low:g} and {high:g}")
     run[key] = kind(value)
+
+
+def _check_save_video(label: str, run: dict[str, Any], settings: dict[str, Any]) -> None:
+    """``save_video`` saves what an aiortc viewer scored: refused where nothing is scored."""
+    save = run.get("save_video", False)
+    if not isinstance(save, bool):
+        raise ConfigError(f"{label}: 'save_video' must be true or false")
+    if not save:
+        return
+    reasons = (
+        (not run.get("measure_quality", True), "measure_quality is false"),
+        (run.get("viewer", "aiortc") != "aiortc", "the viewer is chromium"),
+        (bool(run.get("baseline")), "a baseline keeps no reference frames"),
+        (run.get("viewers", 1) == 0, "viewers = 0"),
+        (settings.get("codec") == "passthrough", "passthrough keeps no reference frames"),
+    )
+    why = next((reason for failed, reason in reasons if failed), "")
+    if why:
+        raise ConfigError(f"{label}: save_video needs scored frames (measure_quality, an "
+                          "aiortc viewer, streamlab's server, a codec that encodes), "
+                          f"but {why}")  # fmt: skip
 
 
 def _check_settings(label: str, settings: dict[str, Any]) -> None:

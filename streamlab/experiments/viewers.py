@@ -1,5 +1,6 @@
 """Measure a running server through its viewers (aiortc or Chromium): connect them, warm
-up, sample every second through the window, then fill the run's result."""
+up, sample every second through the window, then fill the run's result. With ``video_dir``
+the first aiortc viewer saves the pairs it scored inside the window there."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 async def measure_viewers(
     scenario: Scenario, base: str, child: Child, result: RunResult, tick: Tick,
-    reference: str | None = None,
+    reference: str | None = None, video_dir: str | None = None,
 ) -> None:  # fmt: skip
     process = psutil.Process(child.pid)
     process.cpu_percent(None)
@@ -33,8 +34,10 @@ async def measure_viewers(
                 await browser.start()
                 logs = browser.logs
             else:
-                for _ in range(scenario.viewers):
-                    viewer = measure.AiortcViewer(f"{base}whep/cam", reference=reference)
+                for index in range(scenario.viewers):
+                    saves = video_dir if index == 0 else None
+                    viewer = measure.AiortcViewer(f"{base}whep/cam", reference=reference,
+                                                  save_video=saves)  # fmt: skip
                     await viewer.connect()
                     aiortc.append(viewer)
                 await asyncio.gather(*(v.wait_frames(1, 30.0) for v in aiortc))
@@ -54,11 +57,16 @@ async def measure_viewers(
             first = await measure.fetch_json(http, base + "api/streams")
             await sample_seconds(scenario.warmup_s, tick, series, sample, connected)
             window_start = measure.epoch_ms()
+            pair = aiortc[0].pair if aiortc else None
+            if pair is not None:
+                pair.open_window(window_start)
             stages_before = await measure.stage_totals(http, base)
             api_before = await measure.fetch_json(http, base + "api/streams")
             cpu_before = process.cpu_times()
             await sample_seconds(scenario.duration_s, tick, series, sample, window_start)
             window_end = measure.epoch_ms()
+            if pair is not None:
+                pair.close_window(window_end)  # before the next await: no later frame slips in
             cpu_after = process.cpu_times()
             rss_mb = process.memory_info().rss / 2**20
             stages_after = await measure.stage_totals(http, base)
@@ -78,6 +86,9 @@ async def measure_viewers(
     result.metrics.update(metrics.seen(windowed, offered))
     if aiortc and reference:
         result.metrics["quality_skipped"] = sum(v.scorer.stats.skipped for v in aiortc if v.scorer)
+    if aiortc and aiortc[0].pair is not None:
+        result.metrics["video_frames"] = aiortc[0].pair.stats.written
+        result.metrics["video_dropped"] = aiortc[0].pair.stats.dropped
     result.metrics["stage_ms"] = measure.stage_means(stages_before, stages_after)
     result.metrics["dropped"] = metrics.dropped(api_before, api_after)
     result.metrics["quality_changes"] = metrics.quality_changes(first, api_after, series)
