@@ -28,7 +28,7 @@ demo: venv
 
 ## test: install everything, then run the whole suite (notebooks included)
 test: venv system-deps
-	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider --durations=40
 
 ## bench: run benchmarks/default.toml (<= 10 min) -> reports/default.json + report.md/.html
 bench: venv system-deps

@@ -44,6 +44,8 @@ class SourceStats:
     stalls: int = 0
     connects: int = 0
     warm_starts: int = 0  # decoding resumed mid-group from held packets
+    packets: int = 0  # demuxed, of any kind (frames count only pictures after a keyframe)
+    keyframes: int = 0  # demuxed packets flagged as keyframes
     transport: str = ""
     errors: list[str] = field(default_factory=list)
     outage: str | None = None  # last error of the outage going on now, if any

@@ -248,6 +248,8 @@ class RtspSource(Source):
                 if packet.size == 0:
                     continue
                 data = pending + bytes(packet)
+                self.stats.packets += 1
+                self.stats.keyframes += bool(packet.is_keyframe)
                 seen_keyframe = seen_keyframe or bool(packet.is_keyframe)
                 if self._unit_listeners:
                     self._forward(bytes(packet), bool(packet.is_keyframe), packet.pts, extradata)
