@@ -102,7 +102,9 @@ async def test_a_passthrough_viewer_joins_between_the_cameras_keyframes(
     # A short open timeout: now and then the GStreamer test camera answers PLAY and sends no
     # media (about 1 session in 20); the source then gives up on that session after
     # 2 x 4 s instead of 15 + 5 s and reconnects well within the wait below.
-    config = sl.load_config(port=0, codec="passthrough", passthrough_join=mode, rtsp_timeout_ms=4000)
+    config = sl.load_config(
+        port=0, codec="passthrough", passthrough_join=mode, rtsp_timeout_ms=4000
+    )
     server = Server(config)
     server.add_stream(camera.url, name="cam")
     # Every wait below is bounded; on a slow machine they may add up, so the whole test is
