@@ -6,6 +6,8 @@ its glass-to-glass latency. The runner drains them once a second, so the window 
 server's reference folder also keeps each frame's seq and size (smoothness) and hands its
 frames to a ``QualityScorer`` beside it (PSNR / SSIM against the reference); with
 ``save_video`` the scorer also hands each scored pair to a ``PairWriter`` (FFV1 files).
+Chromium pages given the reference are sampled through a canvas about once a second and
+scored the same way (``streamlab.quality.canvas``).
 ``freezes`` here are gaps > 100 ms (``gaps``); the standard freeze count is
 ``streamlab.quality.smoothness``'s.
 """
@@ -13,6 +15,7 @@ frames to a ``QualityScorer`` beside it (PSNR / SSIM against the reference); wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ from streamlab.quality.smoothness import Shown
 from streamlab.webrtc.client import WhepClient
 
 if TYPE_CHECKING:
+    from streamlab.quality.canvas import CanvasSampler
     from streamlab.quality.pair import PairWriter
     from streamlab.quality.reference import ReferenceReader
     from streamlab.quality.scorer import QualityScorer, Scored
@@ -171,12 +175,24 @@ DRAIN = """() => { const out = window.__sl; window.__sl = {lat: [], frames: []};
 
 
 class ChromiumViewers:
-    """``count`` pages of Debian's headless Chromium on the server's viewer page."""
+    """``count`` pages of Debian's headless Chromium on the server's viewer page.
 
-    def __init__(self, base_url: str, count: int, stream: str = "cam") -> None:
+    With ``reference`` (the server's reference folder) each page's video is also sampled
+    through a canvas once a sample (about once a second) and scored against it
+    (``streamlab.quality.canvas``): the grabs run as one background task beside the
+    sampling loop, never more than one at a time (a second they overlap is ``busy``).
+    """
+
+    def __init__(
+        self, base_url: str, count: int, stream: str = "cam", *, reference: str | None = None
+    ) -> None:
         self.url = f"{base_url.rstrip('/')}/?stream={stream}"
         self.count = count
+        self.reference = reference
         self.logs = [ViewerLog() for _ in range(count)]
+        self.canvases: list[CanvasSampler] = []
+        self.busy = 0
+        self._grabs: asyncio.Task[None] | None = None
         self._playwright: Any = None
         self._browser: Any = None
         self._pages: list[Any] = []
@@ -186,6 +202,10 @@ class ChromiumViewers:
 
         from streamlab.testing import CHROMIUM, CHROMIUM_ARGS
 
+        if self.reference:
+            from streamlab.quality.canvas import CanvasSampler
+
+            self.canvases = [CanvasSampler(self.reference, log.quality) for log in self.logs]
         self._playwright = await async_playwright().start()
         self._browser = await self._playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS
@@ -208,12 +228,29 @@ class ChromiumViewers:
             log.arrivals.extend(float(t) for t in out["frames"])
             log.latencies.extend((float(t), float(v)) for t, v in out["lat"])
             log.kbps.append((now, float(out["kbps"])))
+        if self.canvases:
+            if self._grabs is None or self._grabs.done():
+                self._grabs = asyncio.create_task(self._grab())
+            else:
+                self.busy += 1
+
+    async def _grab(self) -> None:
+        for page, canvas in zip(self._pages, self.canvases, strict=True):
+            await canvas.sample(page)
 
     async def close(self) -> None:
-        if self._browser is not None:
-            await self._browser.close()
-        if self._playwright is not None:
-            await self._playwright.stop()
+        """Let the last grab finish, close the browser, then the scorers (queued scores in)."""
+        try:
+            if self._grabs is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._grabs, 10.0)
+        finally:
+            if self._browser is not None:
+                await self._browser.close()
+            if self._playwright is not None:
+                await self._playwright.stop()
+            for canvas in self.canvases:
+                await asyncio.to_thread(canvas.close)
 
 
 async def fetch_json(http: aiohttp.ClientSession, url: str) -> Any:

@@ -168,11 +168,12 @@ async def _measure(scenario: Scenario, source: str, result: RunResult, tick: Tic
 
 
 def _scores(scenario: Scenario) -> bool:
-    """Whether the run keeps reference frames: aiortc viewers of streamlab's own server,
-    and not for passthrough (the reference would make the server decode what it only
-    forwards, a cost the scenario is there to show it does not pay)."""
+    """Whether the run keeps reference frames: viewers of streamlab's own server (aiortc
+    ones score every frame, Chromium pages a canvas sample a second), and not for
+    passthrough (the reference would make the server decode what it only forwards, a cost
+    the scenario is there to show it does not pay)."""
     return (
-        scenario.measure_quality and not scenario.baseline and scenario.viewer == "aiortc"
+        scenario.measure_quality and not scenario.baseline
         and str(scenario.settings.get("codec", "")) != "passthrough"
     )  # fmt: skip
 

@@ -1,6 +1,8 @@
 """Measure a running server through its viewers (aiortc or Chromium): connect them, warm
 up, sample every second through the window, then fill the run's result. With ``video_dir``
-the first aiortc viewer saves the pairs it scored inside the window there."""
+the first aiortc viewer saves the pairs it scored inside the window there. With a
+reference, aiortc viewers score every frame they can, Chromium pages a canvas sample about
+once a second (the ``canvas_*`` keys say how many)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import numpy as np
 import psutil
 
 from streamlab.experiments import measure, metrics
@@ -30,7 +33,7 @@ async def measure_viewers(
     async with aiohttp.ClientSession() as http:
         try:
             if scenario.viewer == "chromium" and scenario.viewers:
-                browser = measure.ChromiumViewers(base, scenario.viewers)
+                browser = measure.ChromiumViewers(base, scenario.viewers, reference=reference)
                 await browser.start()
                 logs = browser.logs
             else:
@@ -86,6 +89,8 @@ async def measure_viewers(
     result.metrics.update(metrics.seen(windowed, offered))
     if aiortc and reference:
         result.metrics["quality_skipped"] = sum(v.scorer.stats.skipped for v in aiortc if v.scorer)
+    if browser is not None and browser.canvases:
+        result.metrics.update(canvas_figures(browser, result.metrics, window_start, window_end))
     if aiortc and aiortc[0].pair is not None:
         result.metrics["video_frames"] = aiortc[0].pair.stats.written
         result.metrics["video_dropped"] = aiortc[0].pair.stats.dropped
@@ -94,3 +99,28 @@ async def measure_viewers(
     result.metrics["quality_changes"] = metrics.quality_changes(first, api_after, series)
     if aiortc:  # freezes the aiortc viewer broke by dropping frames and asking for a keyframe
         result.metrics["viewer_recoveries"] = sum(int(getattr(v, "recoveries", 0)) for v in aiortc)
+
+
+def canvas_figures(
+    browser: measure.ChromiumViewers, figures: dict[str, Any], start: float, end: float
+) -> dict[str, Any]:
+    """Chromium's canvas samples in the window: ``quality_sampled`` = scored / frames whose
+    code the pages read; samples taken (per page and second: about 1), unreadable, the
+    scorer's skips, the grabs that overlapped (``canvas_busy``, whole run), and the median
+    cost of a grab in the page: its main thread's part and the whole (ms)."""
+    samples = [s for c in browser.canvases for s in c.samples if start <= s.at_ms < end]
+    seconds = (end - start) / 1000
+    frames, scored = figures.get("frames") or 0, figures.get("quality_frames") or 0
+    return {
+        "quality_sampled": round(scored / frames, 3) if frames else None,
+        "quality_skipped": sum(c.scorer.stats.skipped for c in browser.canvases),
+        "canvas_samples": len(samples),
+        "canvas_samples_per_s": round(len(samples) / seconds / len(browser.canvases), 2)
+        if seconds > 0 else None,
+        "canvas_unreadable": sum(1 for s in samples if s.seq is None),
+        "canvas_busy": browser.busy,
+        "canvas_main_ms": round(float(np.median([s.main_ms for s in samples])), 2)
+        if samples else None,
+        "canvas_grab_ms": round(float(np.median([s.grab_ms for s in samples])), 1)
+        if samples else None,
+    }  # fmt: skip
