@@ -2,7 +2,7 @@
 Chromium scenario gets PSNR/SSIM like an aiortc one, and on one stream the canvas scores
 the frames it sampled as an aiortc viewer scores the same frames (same seqs).
 
-Starts servers and headless Chromium (about 25 s); alone, under the shared lock:
+Starts servers and headless Chromium (about 20 s); alone, under the shared lock:
 ``flock /tmp/streamlab-heavy.lock .venv/bin/pytest -q tests/test_quality_chromium.py``.
 """
 
