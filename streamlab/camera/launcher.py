@@ -58,12 +58,6 @@ class TestCamera:
     ``profile`` (constrained-baseline, baseline, main, high), ``slices`` per frame,
     ``bframes`` (main/high only) and ``transport`` (``udp`` or ``tcp`` only: the other one
     is refused with 461). ``freeze()``/``thaw()`` stop and resume the server (SIGSTOP/CONT).
-
-    Known flaw of the GStreamer RTSP server under it: about 1 session in 20-30 answers PLAY
-    and then sends no RTP (the first frame passes the encoder, the next waits for ever behind
-    the server's TCP sink), only RTCP. A client that reconnects gets a working session; the
-    RTSP source does so after its open and read timeouts (``rtsp_timeout_ms`` twice, then
-    the stall timeout): tests that wait for a camera's first frames should allow for that.
     """
 
     __test__ = False  # not a pytest test class

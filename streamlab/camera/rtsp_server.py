@@ -82,6 +82,25 @@ def launch_line(args):
     )
 
 
+def unsync_sinks(pipeline, bin_, element):
+    """Keep the server's sinks off the clock (``sync=false``) in raw mode.
+
+    The server adds its TCP sink at PLAY, after the media prerolled its first frame; now and
+    then (about 1 session in 25) that sink then waits on the clock for that frame for good,
+    and the session sends no RTP at all, only RTCP. The feeder already paces frames in real
+    time, so the sink has nothing to wait for. The server sets ``sync`` after adding its
+    sink, so the value is held, not only set once.
+    """
+    factory = element.get_factory()
+    if factory is None or factory.get_name() != "appsink":
+        return
+    element.set_property("sync", False)
+    element.connect(
+        "notify::sync",
+        lambda sink, _: sink.get_property("sync") and sink.set_property("sync", False),
+    )
+
+
 class RawFeeder:
     """Reads frames from stdin; pushes each into every live appsrc (one per client)."""
 
@@ -92,6 +111,7 @@ class RawFeeder:
 
     def attach(self, factory, media):
         appsrc = media.get_element().get_by_name("src")
+        media.get_element().get_parent().connect("deep-element-added", unsync_sinks)
         media.connect("unprepared", lambda *_: self.detach(appsrc))
         with self.lock:
             self.appsrcs = [*self.appsrcs, appsrc]
