@@ -49,7 +49,7 @@ def test_an_aiortc_viewer_plays_behind_the_kernels_bottleneck(
     bottleneck: KernelBottleneck,
 ) -> None:
     watched = watch_behind(bottleneck, settings={"quality": "bandwidth"}, viewer="aiortc",
-                           seconds=15)  # fmt: skip
+                           seconds=10)  # fmt: skip
     check(watched, "aiortc")
 
 
@@ -57,5 +57,5 @@ def test_an_aiortc_viewer_plays_behind_the_kernels_bottleneck(
 @pytest.mark.timeout(150)
 def test_chromium_plays_behind_the_kernels_bottleneck(bottleneck: KernelBottleneck) -> None:
     watched = watch_behind(bottleneck, settings={"quality": "bandwidth"}, viewer="chromium",
-                           seconds=15)  # fmt: skip
+                           seconds=10)  # fmt: skip
     check(watched, "chromium")

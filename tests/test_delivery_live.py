@@ -210,7 +210,7 @@ async def received_bytes(client: WhepClient) -> int:
 
 async def settle_rtt(viewer: Any) -> float:
     samples = []
-    for _ in range(40):
+    for _ in range(24):
         await asyncio.sleep(0.25)
         if viewer.estimator.rtt_s is not None:
             samples.append(viewer.estimator.rtt_s)
