@@ -4,7 +4,9 @@
 - ``Player(whep_url)``: WebRTC playback in the notebook's browser (anywidget);
 - ``Preview(pipeline)``: acknowledged JPEG frames over the widget comm;
 - ``ControlPanel(target)``: every live setting, always showing what is applied;
-- ``LivePlot(target)``: fps, latency, analysis lag, kbit/s, drops, quality changes;
+- ``LivePlot(target)``: fps, latency, analysis lag, kbit/s, drops, quality changes, PSNR;
+- ``QualityViewer``: ``await served.quality_viewer()`` of a stream served with
+  ``measure_quality=True`` scores what a viewer sees (PSNR, SSIM, smoothness);
 - ``EventRecorder(bus)``: events into a pandas DataFrame;
 - ``sweep(file_or_matrix)``: run experiment scenarios (streamlab.experiments), a DataFrame.
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from streamlab.lab.panel import ControlPanel
     from streamlab.lab.player import Player
     from streamlab.lab.preview import LivePreview, Preview
+    from streamlab.lab.quality import QualityViewer
     from streamlab.lab.recorder import EventRecorder
     from streamlab.lab.target import Target
 
@@ -32,6 +35,7 @@ _WHERE = {
     "Player": "player",
     "Preview": "preview",
     "LivePreview": "preview",
+    "QualityViewer": "quality",
     "ControlPanel": "panel",
     "LivePlot": "liveplot",
     "EventRecorder": "recorder",
@@ -48,6 +52,7 @@ __all__ = [
     "LoopBlockedWarning",
     "Player",
     "Preview",
+    "QualityViewer",
     "ServeError",
     "Target",
     "serve",

@@ -4,6 +4,8 @@
 the server keeps serving after the cell ends (the kernel's loop runs between cells). Show
 ``lab`` (last expression of a cell) for its address, ``lab.player()`` to watch it in the
 notebook. Running the cell again stops the previous server of that name first.
+With ``measure_quality=True``, ``await lab.quality_viewer()`` scores what a viewer sees
+(PSNR, SSIM, smoothness; ``streamlab.lab.quality``).
 
 The server shares the kernel's loop: a cell that blocks (``time.sleep``, a long CPU loop)
 stalls the stream and every viewer for that long. Use ``await asyncio.sleep(...)``; a
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import shutil
 import warnings
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -30,6 +33,8 @@ from streamlab.webrtc.server import Server
 
 if TYPE_CHECKING:
     from streamlab.lab.player import Player
+    from streamlab.lab.quality import QualityViewer
+    from streamlab.quality.reference import ReferenceWriter
 
 LOOP_LAG_WARN_S = 1.0
 _WATCH_EVERY_S = 0.1
@@ -63,6 +68,7 @@ def serve(
     name: str = "demo",
     token: str | None = None,
     allow_origins: tuple[str, ...] = ("loopback",),
+    measure_quality: bool = False,
     **settings: Any,
 ) -> LabServer:
     """Serve a source URL or a ``Pipeline`` as ``name`` on 127.0.0.1 (a free port).
@@ -71,7 +77,9 @@ def serve(
     stream settings (``analyze``, ``quality``, ``codec``, ...); the Player draws the
     detections itself (``overlay=True`` burns them in instead). ``allow_origins``: pages that
     may call WHEP across origins (the notebook's; ``loopback`` = any 127.0.0.1/localhost
-    port, ``*`` = any). Needs a running event loop: a notebook cell, or async code.
+    port, ``*`` = any). ``measure_quality``: keep the frames the encoders are given (a
+    temporary folder, removed on stop) so ``await lab.quality_viewer()`` can score what a
+    viewer sees. Needs a running event loop: a notebook cell, or async code.
     """
     try:
         asyncio.get_running_loop()
@@ -81,7 +89,8 @@ def serve(
         ) from None
     previous = _servers.pop(name, None)
     lab = LabServer(source_or_pipeline, name=name, token=token, previous=previous,
-                    allow_origins=allow_origins, **settings)  # fmt: skip
+                    allow_origins=allow_origins, measure_quality=measure_quality,
+                    **settings)  # fmt: skip
     _servers[name] = lab
     return lab
 
@@ -102,6 +111,7 @@ class LabServer:
         token: str | None = None,
         previous: LabServer | None = None,
         allow_origins: tuple[str, ...] = ("loopback",),
+        measure_quality: bool = False,
         **settings: Any,
     ) -> None:
         self.name = name
@@ -119,6 +129,14 @@ class LabServer:
         self.loop_lag_max_s = 0.0
         self._warned = False
         self._players: weakref.WeakSet[Player] = weakref.WeakSet()
+        self.reference: ReferenceWriter | None = None
+        self._quality_viewers: list[QualityViewer] = []
+        if measure_quality:
+            from streamlab.lab.quality import reference_folder
+            from streamlab.quality.reference import ReferenceWriter
+
+            self.reference = ReferenceWriter(reference_folder())
+            self.pipeline.add_sink(self.reference)
         loop = asyncio.get_running_loop()
         self._started = loop.create_task(self._start(previous), name=f"lab-serve:{name}")
         self._watchdog: asyncio.Task[None] | None = None
@@ -178,12 +196,20 @@ class LabServer:
             self._started.cancel()
         with contextlib.suppress(BaseException):
             await self._started
+        viewers, self._quality_viewers = self._quality_viewers, []
+        for viewer in viewers:  # before the server, so each leaves its session cleanly
+            await viewer.close()
+        if self.reference is not None:
+            self.pipeline.remove_sink(self.reference)
         if not self._own_pipeline:
             for stream in list(self.server.streams.values()):
                 stream.pipeline.remove_sink(stream.fanout)
                 stream.fanout.close()
             self.server.streams.clear()
         await self.server.stop()
+        if self.reference is not None:
+            await asyncio.to_thread(self.reference.close)
+            await asyncio.to_thread(shutil.rmtree, self.reference.folder, True)
 
     async def _watch_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -248,6 +274,40 @@ class LabServer:
             player.stopped = "server stopped"
         self._players.add(player)
         return player
+
+    @property
+    def measures_quality(self) -> bool:
+        """Whether the default stream keeps reference frames (``measure_quality=True``)."""
+        return self.reference is not None
+
+    @property
+    def quality_viewers(self) -> list[QualityViewer]:
+        """The quality viewers of the default stream that are still open."""
+        return [v for v in self._quality_viewers if not v.closed]
+
+    async def quality_viewer(self, *, scorers: int = 1) -> QualityViewer:
+        """Connect an aiortc viewer to the default stream that scores what it sees (PSNR-Y,
+        PSNR-YUV, SSIM-Y against the frame each shows, in ``scorers`` threads beside it);
+        ``viewer.quality()`` gives the figures, ``await viewer.close()`` ends it.
+
+        Raises ServeError when the stream is served without ``measure_quality=True``.
+        """
+        from streamlab.lab.quality import QualityViewer
+
+        if self.reference is None:
+            raise ServeError(
+                f"stream {self.name!r} is not measured: serve it with "
+                "sl.lab.serve(..., measure_quality=True) to score a viewer"
+            )
+        await self.ready()
+        viewer = QualityViewer(self.whep_url(), reference=str(self.reference.folder),
+                               token=self.token, scorers=scorers)  # fmt: skip
+        await viewer.connect()
+        if not self.running:  # stopped while it connected
+            await viewer.close(delete=False)
+            raise ServeError(f"lab server {self.name!r} was stopped")
+        self._quality_viewers = [*self.quality_viewers, viewer]
+        return viewer
 
     async def update(self, name: str | None = None, /, **settings: Any) -> dict[str, Any]:
         """Apply live settings to stream ``name`` (default stream); returns them as applied.
