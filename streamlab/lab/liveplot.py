@@ -1,7 +1,8 @@
 """Live matplotlib plots of a running stream, refreshed about twice a second.
 
 The plot subscribes to the pipeline's events (frames delivered and dropped, quality
-changes) and, for a served stream, polls the server's per-viewer figures. Figures are
+changes) and, for a served stream, polls the server's per-viewer figures and what its
+quality viewers scored (``sl.lab.serve(..., measure_quality=True)``). Figures are
 rendered to PNG with the Agg backend in an executor thread (no ipympl needed) and shown in
 an ``ipywidgets.Image``, only while the plot is on screen (the browser reports it).
 """
@@ -19,7 +20,8 @@ from typing import Any
 from streamlab.events import Event, FrameDelivered, FrameDropped, QualityChanged, SettingsChanged
 from streamlab.lab.target import Target, resolve
 
-METRICS = ("fps", "latency", "stages", "lag", "kbps", "drops")
+METRICS = ("fps", "latency", "stages", "lag", "kbps", "drops", "psnr", "ssim")
+QUALITY_METRICS = ("psnr", "ssim")
 TITLES = {
     "fps": "frames per second",
     "latency": "latency (ms)",
@@ -27,6 +29,8 @@ TITLES = {
     "lag": "analysis lag (ms)",
     "kbps": "kbit/s per viewer",
     "drops": "drops per second by reason",
+    "psnr": "PSNR-Y per quality viewer (dB)",
+    "ssim": "SSIM-Y per quality viewer",
 }
 
 
@@ -35,8 +39,10 @@ class LivePlot:
 
     ``metrics``: any of fps (in/out), latency (pipeline, and glass-to-glass from
     ``players``' frame codes), stages (per-stage latency), lag (analysis lag), kbps (per
-    viewer, served streams), drops (by reason). Quality rung changes are vertical markers
-    on every plot. ``plot.data()`` returns what is plotted as a pandas DataFrame.
+    viewer, served streams), drops (by reason), psnr and ssim (per quality viewer of a
+    stream served with ``measure_quality=True``, named as in kbps). Quality rung changes
+    are vertical markers on every plot. ``plot.data()`` returns what is plotted as a pandas
+    DataFrame.
     """
 
     def __init__(
@@ -57,6 +63,11 @@ class LivePlot:
         if not 0.1 <= hz <= 10:
             raise ValueError(f"hz must be between 0.1 and 10, got {hz}")
         self.target: Target = resolve(target)
+        scored = [m for m in metrics if m in QUALITY_METRICS]
+        lab = self.target.lab
+        if scored and (lab is None or self.target.name != lab.name or not lab.measures_quality):
+            raise ValueError(f"metric {scored[0]!r} needs a stream served with "
+                             "sl.lab.serve(..., measure_quality=True)")  # fmt: skip
         self.metrics = tuple(metrics)
         self.window_s = window_s
         self.hz = hz
@@ -72,6 +83,7 @@ class LivePlot:
         self.widget.add_class("sl-visibility-root")
         self.renders = 0
         self.started = time.monotonic()
+        self._epoch_started = time.time() - (time.monotonic() - self.started)
         self._lock = threading.Lock()
         self._delivered: Counter[int] = Counter()  # second -> frames out
         self._latency: deque[tuple[float, float]] = deque(maxlen=4000)  # (t, ms)
@@ -82,6 +94,8 @@ class LivePlot:
         self._samples: deque[dict[str, Any]] = deque(maxlen=2000)  # polled: fps in, viewers
         self._last_in: tuple[float, int] | None = None
         self._last_bytes: dict[str, tuple[float, int]] = {}
+        self._scores: dict[str, deque[tuple[float, float, float]]] = {}  # viewer -> t, psnr, ssim
+        self._scored: dict[str, int] = {}  # viewer -> frames taken from it
         self._unsubscribe = self.target.pipeline.bus.subscribe(self._on_event)
         self._task: asyncio.Task[None] | None = None
         self._render_lock = threading.Lock()
@@ -137,7 +151,20 @@ class LivePlot:
                 row[f"glass:{index}"] = float(latency)
         with self._lock:
             self._samples.append(row)
+        if any(m in QUALITY_METRICS for m in self.metrics):
+            self._take_scores()
         return row
+
+    def _take_scores(self) -> None:
+        """What each quality viewer scored since the last sample, at its arrival time."""
+        lab = self.target.lab
+        for viewer in lab.quality_viewers if lab is not None else ():
+            count, new = viewer.scored(self._scored.get(viewer.label, 0))
+            self._scored[viewer.label] = count
+            with self._lock:
+                points = self._scores.setdefault(viewer.label, deque(maxlen=4000))
+                points.extend((s.at_ms / 1000 - self._epoch_started, s.psnr_y, s.ssim_y)
+                              for s in new)  # fmt: skip
 
     def start(self) -> None:
         """Start refreshing at ``hz`` (needs a running event loop)."""
@@ -195,7 +222,11 @@ class LivePlot:
                 "drops": sorted((s + 0.5, r, n) for (s, r), n in self._drops.items() if s >= low),
                 "markers": [m for m in self._markers if m[0] >= low],
                 "samples": [r for r in self._samples if r["t"] >= low],
-            }
+                "psnr": {v: _binned([(t, p) for t, p, _ in points if t >= low])
+                         for v, points in self._scores.items()},
+                "ssim": {v: _binned([(t, s) for t, _, s in points if t >= low])
+                         for v, points in self._scores.items()},
+            }  # fmt: skip
 
     def data(self) -> Any:
         """Everything plotted so far (within the window) as a long pandas DataFrame:
@@ -210,6 +241,9 @@ class LivePlot:
         rows += [(t, "marker", label, 1) for t, label in snap["markers"]]
         for t, stages in snap["stages"]:
             rows += [(t, "stages", k, v) for k, v in stages.items()]
+        for metric in QUALITY_METRICS:
+            for viewer, points in snap[metric].items():
+                rows += [(t, metric, viewer, v) for t, v in points]
         for row in snap["samples"]:
             for key, value in row.items():
                 if key == "fps_in":
@@ -381,4 +415,6 @@ _SERIES = {
     "lag": lambda snap: {"analysis": snap["lag"]},
     "kbps": lambda snap: _prefixed(snap, "kbps:"),
     "drops": _drop_series,
+    "psnr": lambda snap: snap["psnr"],
+    "ssim": lambda snap: snap["ssim"],
 }
