@@ -61,7 +61,8 @@ def test_a_chromium_scenario_gets_quality_figures_from_canvas_samples() -> None:
 @pytest.mark.browser
 @needs_chromium
 async def test_the_canvas_scores_a_frame_as_an_aiortc_viewer_does(tmp_path: Path) -> None:
-    # H.264: Chromium shows it by BT.709 (not VP8's BT.601), so the matrix must follow it
+    # H.264: the stream says BT.601 (as the pictures are); Chromium, told nothing, would
+    # show it by BT.709 and the canvas would need that matrix
     command = [*HOSTS, "serve", "--source", "synthetic://?size=640x360&fps=30",
                "--settings", json.dumps({"codec": "h264"}), "--reference", str(tmp_path)]  # fmt: skip
     with Child(command, what="server") as child:
@@ -79,7 +80,7 @@ async def test_the_canvas_scores_a_frame_as_an_aiortc_viewer_does(tmp_path: Path
             await pages.close()
             await aiortc.close()
     samples = pages.canvases[0].samples
-    assert {(s.width, s.height, s.matrix) for s in samples} == {(640, 360, "bt709")}
+    assert {(s.width, s.height, s.matrix) for s in samples} == {(640, 360, "smpte170m")}
     canvas = {q.seq: q.psnr_y for q in pages.logs[0].quality}
     received = {q.seq: q.psnr_y for q in aiortc.log.quality}
     same = sorted(set(canvas) & set(received))

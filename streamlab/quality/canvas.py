@@ -5,9 +5,10 @@ offscreen canvas and encoded as PNG by ``toBlob`` (asynchronous: the page's main
 pays for the draw only, under a millisecond at 640x360); the PNG comes back through
 ``page.evaluate`` as base64. Off the event loop it is decoded, turned back into I420 by the
 inverse of the YUV → RGB matrix the browser says it used (``new VideoFrame(video)
-.colorSpace``: BT.601 for VP8, BT.709 for H.264 and VP9 in Chromium 156; BT.601 video range
-when it says nothing), its frame code gives the seq, and a ``QualityScorer`` scores it
-against the server's reference, as for an aiortc viewer.
+.colorSpace``: BT.601 for this project's streams, which say so; Chromium 156 takes H.264
+and VP9 that say nothing for BT.709; BT.601 video range when it says nothing), its frame
+code gives the seq, and a ``QualityScorer`` scores it against the server's reference, as
+for an aiortc viewer.
 """
 
 from __future__ import annotations
