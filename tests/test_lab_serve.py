@@ -190,3 +190,13 @@ async def test_whep_answers_the_notebook_page_across_origins_but_not_any_page() 
             assert r.status == 401, "the token still applies"
             assert r.headers["Access-Control-Allow-Origin"] == "http://localhost:8888"
     await served.stop()
+
+
+@pytest.mark.parametrize("after_s", [0.0, 0.001, 0.01, 0.05])
+async def test_stop_right_after_serve_stops_cleanly(after_s: float) -> None:
+    served = lab.serve(SOURCE, name="early")
+    await asyncio.sleep(after_s)  # the source thread may be starting in another thread
+    await served.stop()
+    assert served.state == "stopped"
+    await asyncio.sleep(0.1)
+    assert source_threads() == [], "no source left running"

@@ -119,6 +119,7 @@ class Source(ABC):
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._life = threading.Lock()  # start() and stop() from different threads, in turn
         self._seq = 0
         self._resync = False
 
@@ -174,31 +175,33 @@ class Source(ABC):
 
     def start(self) -> None:
         """Start the source thread (no-op when running)."""
-        if self.running:
-            return
-        self._stopping.clear()
-        self.stats.started_at = now()
-        if self.state.state is not StreamState.CONNECTING:
-            self.state.to_if_allowed(StreamState.CONNECTING, "start")
-        self._thread = threading.Thread(
-            target=self._thread_main, name=f"source:{self.name}", daemon=True
-        )
-        self._thread.start()
+        with self._life:
+            if self.running:
+                return
+            self._stopping.clear()
+            self.stats.started_at = now()
+            if self.state.state is not StreamState.CONNECTING:
+                self.state.to_if_allowed(StreamState.CONNECTING, "start")
+            thread = threading.Thread(
+                target=self._thread_main, name=f"source:{self.name}", daemon=True
+            )
+            thread.start()
+            self._thread = thread
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread, close every subscriber's buffer. Idempotent."""
-        self._stopping.set()
+        with self._life:  # a start() under way finishes first; its thread then sees the stop
+            self._stopping.set()
+            thread, self._thread = self._thread, None
         self._interrupt()
         with self._lock:
             subscribers, self._subscribers = self._subscribers, []
         for subscription in subscribers:
             subscription.buffer.close()  # also releases a producer blocked by block:N
-        thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
             if thread.is_alive():
                 log.warning("source_thread_still_running", source=self.display_url)
-        self._thread = None
         self.state.to_if_allowed(StreamState.STOPPED, "stop")
 
     # -- for subclasses ----------------------------------------------------------------
