@@ -17,6 +17,7 @@ import numpy as np
 
 from streamlab.strategies.quality import Level, fit
 from streamlab.webrtc.codecs.av1 import with_sequence_header
+from streamlab.webrtc.scheduling import time_sharing
 
 TIME_BASE = Fraction(1, 90000)
 KEYFRAME_FRAMES = 4  # a keyframe may take this many frames' worth of bits
@@ -83,6 +84,7 @@ class SharedEncoder:
         self._context: Any = None
         self._scaled: np.ndarray | None = None
         self.frames = 0
+        self.frames_since_open = 0
         self.keyframes = 0
         self.reopens = 0
         self.last_encode_s = 0.0
@@ -166,6 +168,7 @@ class SharedEncoder:
             self._context = self._open(level, (width, height))
             self._sequence_header = None  # a new size makes a new sequence header
             self.reopens += 1
+            self.frames_since_open = 0
             self.level, self.size = level, (width, height)
             keyframe = True
         started = time.perf_counter()
@@ -178,7 +181,12 @@ class SharedEncoder:
         video.pict_type = (
             av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
         )
-        packets = list(self._context.encode(video))
+        if self.encoder == "libsvtav1" and self.frames_since_open == 0:
+            with time_sharing():  # SVT-AV1 opens here, and makes threads real-time as root
+                packets = list(self._context.encode(video))
+        else:
+            packets = list(self._context.encode(video))
+        self.frames_since_open += 1
         if self.encoder == "libsvtav1":
             packets = [self._av1_keyframe(p) if p.is_keyframe else p for p in packets]
         for packet in packets:
