@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from streamlab.webrtc.codecs.samples import encode
-from streamlab.webrtc.scheduling import REAL_TIME, thread_policies, time_sharing
+from streamlab.webrtc.scheduling import REAL_TIME, recorded_policy, thread_policies, time_sharing
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="SVT-AV1 asks for real-time only as root")
@@ -25,6 +25,9 @@ def test_an_av1_encoder_makes_no_thread_real_time() -> None:
     encode("libsvtav1", frames=3, size=(320, 240))  # and in this thread
     real_time = {tid: p for tid, p in thread_policies().items() if p in REAL_TIME}
     assert real_time == {}, f"real-time threads: {real_time}"
+    # and as the C library records it: libzmq, for one, reads that back and applies it to
+    # the threads it starts (a Jupyter kernel's ZMQ threads came out real-time)
+    assert recorded_policy() == os.SCHED_OTHER
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="setting SCHED_FIFO needs root")
