@@ -21,6 +21,8 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "bench", help="run a scenario file (or benchmarks/ with pytest-benchmark) + report"
     )
+    parser.add_argument("suite", nargs="?", choices=["codecs"],
+                        help="codecs: the codecs at equal quality (BD-rate; --out reports/codecs)")
     parser.add_argument("--scenarios", help="scenario TOML file ([defaults], [[scenario]], ...)")
     parser.add_argument("--repeat", type=int, default=1, help="repeats per scenario (default 1)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")
@@ -30,10 +32,17 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("-k", dest="select", help="pytest -k expression (without --scenarios)")
     parser.add_argument("--dir", default="benchmarks", help="benchmark folder (pytest mode)")
     parser.add_argument("--out", default="reports", help="output folder (default: reports)")
+    from streamlab.bench.codecs import add_arguments
+
+    add_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.suite == "codecs":
+        from streamlab.bench.codecs import run_from_args
+
+        return run_from_args(args, "reports/codecs" if args.out == "reports" else args.out)
     if args.scenarios:
         return _scenarios(args)
     return _pytest(args)
