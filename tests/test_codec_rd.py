@@ -53,7 +53,7 @@ def test_bd_rate_is_finite_for_every_codec(points: list[RdPoint]) -> None:
 
 
 def test_report_is_written(points: list[RdPoint], tmp_path: Path) -> None:
-    report = write(points, tmp_path, {"note": "tiny"})
+    report = write(points, tmp_path, {"note": "tiny"}, budget=points[:2])
     data = json.loads(report.json.read_text())
     assert len(data["points"]) == len(points)
     assert {r["codec"] for r in data["bd_rate"]} == {"h264", "vp9", "av1"}
@@ -61,6 +61,8 @@ def test_report_is_written(points: list[RdPoint], tmp_path: Path) -> None:
     text = report.markdown.read_text()
     assert "| synthetic |" in text and "H.264" in text and "AV1" in text
     assert text.count("| synthetic | ") >= 1 + len(points)  # BD row + every point
+    assert "Encode ms per frame on real pictures scaled to 320x240@30" in text
+    assert len(data["budget_points"]) == 2
     assert report.plot is not None and report.plot.stat().st_size > 1000
 
 

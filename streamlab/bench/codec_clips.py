@@ -81,6 +81,15 @@ def synthetic_clip(*, frames: int, width: int = 640, height: int = 480, fps: flo
 CLIP_NAMES = (*CLIP_SEGMENTS, "synthetic")
 
 
+def retimed(clip: Clip, width: int, height: int, fps: float) -> Clip:
+    """The clip's frames scaled to ``width`` x ``height`` and played at ``fps`` (for encode
+    timing at a given size and rate on real pictures; motion runs faster)."""
+    from streamlab.webrtc.encoder import scale_i420
+
+    out = tuple(scale_i420(f, width, height, None) for f in clip.frames)
+    return Clip(f"{clip.name} {width}x{height}@{fps:g}", out, fps, clip.has_code, clip.credit)
+
+
 def default_clips(frames: int, *, synthetic_frames: int | None = None,
                   include: tuple[str, ...] = CLIP_NAMES) -> list[Clip]:  # fmt: skip
     """The sweep's clips: the dataset segments of the manifest's real clips (skipped when

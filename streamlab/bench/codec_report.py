@@ -89,8 +89,10 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.1f} %"
 
 
-def markdown(points: Sequence[RdPoint], rows: Sequence[BdRow], meta: dict[str, Any]) -> str:
-    """The report: BD-rate per clip and codec, then every point with its encode times."""
+def markdown(points: Sequence[RdPoint], rows: Sequence[BdRow], meta: dict[str, Any],
+             budget: Sequence[RdPoint] = ()) -> str:  # fmt: skip
+    """The report: BD-rate per clip and codec, encode ms against the frame budget, then
+    every point."""
     anchor = LABELS.get(meta.get("anchor", ANCHOR), ANCHOR)
     codecs = [c for c in _order([p.codec for p in points]) if c != meta.get("anchor", ANCHOR)]
     clips = _order([p.clip for p in points])
@@ -119,6 +121,20 @@ def markdown(points: Sequence[RdPoint], rows: Sequence[BdRow], meta: dict[str, A
             f"{top['encode_ms_p95']:.1f} | {top['budget_ms']:.1f} | "
             f"{'yes' if top['within_budget'] else 'no'} |"
         )
+    if budget:
+        lines += ["", "## Encode ms per frame on real pictures scaled to "
+                  f"{budget[0].width}x{budget[0].height}@{budget[0].fps:g}", "",
+                  "| clip | codec | target kbit/s | sent kbit/s | PSNR-Y dB | p50 ms | p95 ms "
+                  "| p95 within budget |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]  # fmt: skip
+        for p in budget:
+            budget_ms = 1000.0 / p.fps
+            lines.append(
+                f"| {p.clip} | {LABELS.get(p.codec, p.codec)} | {p.target_bps / 1000:.0f} | "
+                f"{p.rate_bps / 1000:.0f} | {p.psnr_y:.2f} | {p.encode_ms_p50:.1f} | "
+                f"{p.encode_ms_p95:.1f} | {'yes' if p.encode_ms_p95 <= budget_ms else 'no'} "
+                f"({budget_ms:.1f} ms) |"
+            )
     lines += ["", "## Rate-quality points", "",
               "| clip | codec | target kbit/s | sent kbit/s | PSNR-Y dB | SSIM-Y | "
               "encode ms p50 | p95 |",
@@ -170,8 +186,9 @@ def plot(points: Sequence[RdPoint], path: Path) -> Path | None:
 
 
 def write(points: Sequence[RdPoint], out: Path | str, meta: dict[str, Any] | None = None,
-          *, stem: str = "codecs") -> CodecReport:  # fmt: skip
-    """``out/<stem>.json``, ``.md`` and ``.png`` for the points of a sweep."""
+          *, budget: Sequence[RdPoint] = (), stem: str = "codecs") -> CodecReport:  # fmt: skip
+    """``out/<stem>.json``, ``.md`` and ``.png`` for the points of a sweep; ``budget``:
+    points measured for encode time only (listed with their frame budget, not in BD-rate)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"anchor": ANCHOR, **(meta or {})}
@@ -183,7 +200,8 @@ def write(points: Sequence[RdPoint], out: Path | str, meta: dict[str, Any] | Non
                      "psnr_y_percent": r.psnr_y, "ssim_y_percent": r.ssim_y} for r in rows],
         "top_rung": top_rung(points),
         "points": [p.to_dict() for p in points],
+        "budget_points": [p.to_dict() for p in budget],
     }, indent=1))  # fmt: skip
     md_path = out / f"{stem}.md"
-    md_path.write_text(markdown(points, rows, meta))
+    md_path.write_text(markdown(points, rows, meta, budget))
     return CodecReport(json_path, md_path, plot(points, out / f"{stem}.png"))
