@@ -44,6 +44,11 @@ def add_parser(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--skipping", help="skipping strategy, e.g. every_nth:3")
     parser.add_argument("--buffering", help="buffering strategy, e.g. latest")
+    parser.add_argument(
+        "--forward", action="append", default=[],
+        help="also send every stream to a Janus Streaming mountpoint: "
+        "janus:http://HOST:8088/janus[?id=N&codec=vp8|h264|passthrough&rung=0]",
+    )  # fmt: skip
     parser.add_argument("--host", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default 8080; 0 = any free port)")
     parser.set_defaults(run=run)
@@ -64,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     for index, source in enumerate(args.source):
         name = args.name[index] if index < len(args.name) else None
         server.add_stream(source, name=name)
+    for forward in args.forward:
+        server.add_forward(forward)
     return asyncio.run(_serve(server))
 
 

@@ -40,6 +40,13 @@ def sync_encoders(delivery: StreamDelivery) -> None:
                     wanted = True
                 else:
                     needed[key] = delivery.ladder[rung]
+    for forward in delivery.forwards:  # streamlab.forward: a consumer like a viewer
+        key, level = forward.key, forward.level
+        if key is not None and level is not None:
+            watching[key] = watching.get(key, 0) + 1
+            wanted = wanted or key == PASSTHROUGH
+            if key != PASSTHROUGH:
+                needed[key] = level
     delivery._passthrough_wanted = wanted
     for key in [k for k in delivery.encoders if k not in needed]:
         delivery._retire(delivery.encoders.pop(key))
@@ -61,6 +68,8 @@ def route(delivery: StreamDelivery, key: EncoderKey, packets: list[av.Packet],
     """One encoded frame of encoder ``key`` to every viewer on it (or switching to it)."""
     size = sum(p.size for p in packets)
     ticks = int(packets[0].pts or 0)
+    for forward in delivery.forwards:
+        forward.push(key, packets, keyframe)
     for viewer in list(delivery.viewers.values()):
         if not viewer.connected or viewer.rung is None:
             continue

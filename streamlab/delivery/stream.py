@@ -63,6 +63,7 @@ class StreamDelivery:
         self.keyframe_interval_s = config.keyframe_min_interval_ms / 1000
         self.fps = fps
         self.viewers: dict[str, Viewer] = {}
+        self.forwards: list[Any] = []  # streamlab.forward: encoder consumers beside viewers
         self.encoders: dict[EncoderKey, RungEncoder] = {}
         self.passthrough = KeyframeLimiter(self.keyframe_interval_s)
         self.join = config.passthrough_join
@@ -90,7 +91,8 @@ class StreamDelivery:
         if not self.preference.passthrough:
             return True
         return any(not v.codec.passthrough or (v.rung or 0) > 0 or (v.pending or 0) > 0
-                   or v.bridging for v in self.viewers.values())  # fmt: skip
+                   or v.bridging for v in self.viewers.values()) or any(
+                   f.needs_pixels for f in self.forwards)  # fmt: skip
 
     @property
     def codec(self) -> CodecStrategy:
@@ -206,15 +208,17 @@ class StreamDelivery:
         passthrough.attach_units(self, source)
 
     def offer(self, frame: Frame) -> None:
-        if not self.viewers:
+        if not self.viewers and not self.forwards:
             return
         self.frames_offered += 1
         ticks = self.clock.ticks(frame.captured_at, frame.pts, frame.time_base, "frames")
         unit_ticks = self.messages.frame_sent(frame, ticks)
         self.messages.send(frame, ticks, unit_ticks, self.viewers.values(),
                            direct=self._direct, burned=self.overlay)  # fmt: skip
+        for forward in self.forwards:
+            forward.on_frame(frame, ticks)
         connected = [v for v in self.viewers.values() if v.connected]
-        if not connected:
+        if not connected and not self.forwards:
             return
         size = (frame.width, frame.height)
         if self.ladder is None or size != self._source_size:

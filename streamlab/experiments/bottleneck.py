@@ -54,8 +54,11 @@ class QueueStats:
 class KernelBottleneck:
     """Two namespaces, one veth pair, ``tbf`` (rate + drop-tail queue) server → viewers."""
 
-    def __init__(self, rate: str = "800k", queue_ms: float = 200.0, *, tag: str = "") -> None:
-        self.rate_bps = parse_rate(rate)
+    def __init__(self, rate: str | None = "800k", queue_ms: float = 200.0, *,
+                 tag: str = "") -> None:  # fmt: skip
+        """``rate=None``: no shaping, just the two namespaces and the veth pair."""
+        self.shaped = rate is not None
+        self.rate_bps = parse_rate(rate) if rate is not None else 1
         if self.rate_bps <= 0:
             raise ConfigError(f"a bottleneck needs a rate above 0, got {rate!r}")
         if not 1 <= queue_ms <= 10_000:
@@ -91,7 +94,8 @@ class KernelBottleneck:
             for ns, name, address in ends:
                 _ip("-n", ns, "addr", "add", f"{address}/30", "dev", name)
                 _ip("-n", ns, "link", "set", name, "up")
-            self._tbf("add")
+            if self.shaped:
+                self._tbf("add")
         except BaseException:
             self.close()
             raise

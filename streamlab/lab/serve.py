@@ -69,6 +69,7 @@ def serve(
     token: str | None = None,
     allow_origins: tuple[str, ...] = ("loopback",),
     measure_quality: bool = False,
+    forward: str | None = None,
     **settings: Any,
 ) -> LabServer:
     """Serve a source URL or a ``Pipeline`` as ``name`` on 127.0.0.1 (a free port).
@@ -79,7 +80,9 @@ def serve(
     may call WHEP across origins (the notebook's; ``loopback`` = any 127.0.0.1/localhost
     port, ``*`` = any). ``measure_quality``: keep the frames the encoders are given (a
     temporary folder, removed on stop) so ``await lab.quality_viewer()`` can score what a
-    viewer sees. Needs a running event loop: a notebook cell, or async code.
+    viewer sees. ``forward``: also send the stream to a Janus Streaming mountpoint
+    (``janus:http://HOST:8088/janus?id=N``; see ``Server.add_forward``). Needs a running
+    event loop: a notebook cell, or async code.
     """
     try:
         asyncio.get_running_loop()
@@ -90,7 +93,7 @@ def serve(
     previous = _servers.pop(name, None)
     lab = LabServer(source_or_pipeline, name=name, token=token, previous=previous,
                     allow_origins=allow_origins, measure_quality=measure_quality,
-                    **settings)  # fmt: skip
+                    forward=forward, **settings)  # fmt: skip
     _servers[name] = lab
     return lab
 
@@ -112,6 +115,7 @@ class LabServer:
         previous: LabServer | None = None,
         allow_origins: tuple[str, ...] = ("loopback",),
         measure_quality: bool = False,
+        forward: str | None = None,
         **settings: Any,
     ) -> None:
         self.name = name
@@ -124,6 +128,8 @@ class LabServer:
             self.server.add_stream(source, name=name, **settings)
         else:
             self.server.add_stream(source, name=name)
+        if forward is not None:
+            self.server.add_forward(forward)
         self.state = "starting"
         self.error: str | None = None
         self.loop_lag_max_s = 0.0

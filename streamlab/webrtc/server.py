@@ -6,6 +6,7 @@ open ``server.url``; ``await stop()`` releases every peer connection, pipeline a
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from prometheus_client import Gauge
 from streamlab.config import StreamingConfig, load_config, updated
 from streamlab.delivery.stream import StreamDelivery
 from streamlab.errors import ConfigError, NegotiationError, StreamlabError
+from streamlab.forward import JanusForward, make_forwards
+from streamlab.forward.metrics import ForwardCollector
 from streamlab.observe.health import Health, HealthObserver
 from streamlab.observe.metrics import CONTENT_TYPE, MetricsObserver
 from streamlab.pipeline import LIVE_SETTINGS, Pipeline
@@ -61,6 +64,7 @@ class Stream:
             "pipeline": self.pipeline.stats(),
             "delivery": self.fanout.stats(),
             "viewers": [self.fanout.viewer_info(v) for v in self.fanout.viewers.values()],
+            "forwards": [f.info() for f in self.fanout.forwards],
             "whep": f"/whep/{self.name}",
         }
 
@@ -78,6 +82,7 @@ class Server:
         self.heap = HeapTrimmer(delay_s=RELEASED_AFTER_S + 1.0)  # once the peer is freed
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self.metrics.registry.register(ForwardCollector(self._forwards))
 
     # -- streams -----------------------------------------------------------------------
 
@@ -113,6 +118,19 @@ class Server:
         stream = Stream(name, pipeline, fanout, health)
         self.streams[name] = stream
         return stream
+
+    def add_forward(self, spec: str, *, stream: str | None = None) -> list[JanusForward]:
+        """Forward every stream (or ``stream``) to an SFU: ``janus:http://HOST:8088/janus``
+        with optional ``?id=N&codec=vp8|h264|passthrough&rung=0`` (``streamlab.forward``).
+        Starts at once when the server runs. ConfigError for a bad spec."""
+        forwards = make_forwards(spec, self.streams, stream)
+        if self._runner is not None:
+            for forward in forwards:
+                forward.start()
+        return forwards
+
+    def _forwards(self) -> list[tuple[str, JanusForward]]:
+        return [(n, f) for n, s in self.streams.items() for f in s.fanout.forwards]
 
     async def update(self, name: str, **settings: Any) -> dict[str, Any]:
         """Apply live settings to stream ``name`` (pipeline and delivery) and return its
@@ -168,6 +186,8 @@ class Server:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+        for _, forward in self._forwards():
+            forward.start()
         log.info("serving", url=self.url, streams=list(self.streams))
         return self
 
@@ -176,6 +196,7 @@ class Server:
         await close_all(list(self.sessions.values()))
         self.sessions.clear()
         self.heap.cancel()
+        await asyncio.gather(*(f.stop() for _, f in self._forwards()))
         for stream in self.streams.values():
             stream.fanout.close()
             await stream.pipeline.stop()
