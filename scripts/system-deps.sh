@@ -7,7 +7,7 @@ packages=(
   gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   gstreamer1.0-plugins-bad gstreamer1.0-libav gstreamer1.0-x
-  chromium chromium-driver ffmpeg coturn
+  chromium chromium-driver ffmpeg coturn janus
 )
 
 missing=()
