@@ -34,6 +34,11 @@ test: venv system-deps
 bench: venv system-deps
 	$(VENV)/bin/streamlab bench --scenarios benchmarks/default.toml --out reports
 
+## bench-codecs: the codecs at equal quality (BD-rate against VP8, ~2 min) -> reports/codecs/
+.PHONY: bench-codecs
+bench-codecs: venv
+	$(VENV)/bin/streamlab bench codecs --out reports/codecs
+
 ## bench-full: benchmarks/full.toml (3 repeats, Chromium, 30-min soak; ~2 h) + micro-benchmarks
 .PHONY: bench-full
 bench-full: venv system-deps
