@@ -61,6 +61,7 @@ class JanusForward:
         self.frames_missed = 0
         self._task: asyncio.Task[None] | None = None
         self._last_result = -1
+        self._asked = False
         self._reported_error: str | None = None
 
     # -- what it consumes (read by ``routing.sync_encoders`` each frame) -------------------
@@ -104,10 +105,13 @@ class JanusForward:
         """One encoded frame of encoder ``key`` (ignored unless it is this forward's)."""
         if key != self.key:
             return
-        if not self.out.send_frame(packets, keyframe):
-            self.frames_missed += 1
-            if self.out.needs_keyframe:
-                self.request_keyframe()
+        if self.out.send_frame(packets, keyframe):
+            self._asked = False
+            return
+        self.frames_missed += 1
+        if self.out.needs_keyframe and not self._asked:
+            self._asked = True  # once per wait: the limiter keeps it pending
+            self.request_keyframe()
 
     def request_keyframe(self) -> None:
         """Janus (or a new mountpoint) needs a keyframe: through the encoder's limiter."""
@@ -200,6 +204,7 @@ class JanusForward:
                  mountpoint=self.mountpoint_id, video_port=video, rtcp_port=rtcp,
                  data_port=data)  # fmt: skip
         self.out.send_report()  # Janus latches its PLI address onto this
+        self._asked = False
         self.request_keyframe()
 
     async def _keep(self) -> None:
