@@ -54,6 +54,11 @@ class StreamingConfig(BaseSettings):
         description="a new viewer's bandwidth estimate (bit/s, e.g. 300k): the bandwidth "
         "strategy starts on the rung it affords, then probes the link for more",
     )  # fmt: skip
+    congestion_feedback: Literal["transport-cc", "remb"] = Field(
+        "transport-cc",
+        description="what a viewer reports of its link: transport-cc (per-packet arrival "
+        "times, when the viewer offers it, as browsers do) or remb only",
+    )
     rtp_clock: Literal["arrival", "camera"] = Field(
         "arrival", description="RTP timestamps from arrival time or the camera's own clock"
     )

@@ -3,8 +3,10 @@
 one, a real viewer (aiortc in its own process, or Debian's Chromium) in the other.
 
 Before, every viewer started on the top rung (2.2 Mbit/s for this 720p camera) and an aiortc
-viewer behind this link got 18 frames and then nothing. Now: frames from the first second,
-never a rung too big for the link after the start, no freeze, and probes of the link.
+viewer behind this link got 18 frames and then nothing; later it started low and climbed
+by 8 %/s (480x270 after 11 s). Now: frames from the first second, 640x360 (the highest rung
+that fits 800 kbit/s) from probes measured by transport-cc feedback, never a rung too big
+for the link, no freeze; and when the link opens up, the top rung.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def check(watched, what: str) -> None:  # type: ignore[no-untyped-def]
     print(f"\n{what}: " + " ".join(f"{s['t']}:{s['frames']}/{s.get('rung')}" for s in seconds))
     print(f"{what}: smoothness {watched.smoothness}, queue {watched.queue}")
     assert seconds[0]["frames"] >= 5, "frames from the first second (no top-rung flood)"
-    after_start = [s for s in seconds if s["t"] > 2 and s.get("target_bps")]
+    after_start = [s for s in seconds if 2 < s["t"] <= LINK_SECONDS and s.get("target_bps")]
     assert after_start, "the server reported the viewer"
     too_big = [s for s in after_start if s["target_bps"] > 1.1 * LINK_BPS]
     assert not too_big, f"a rung too big for the link: {too_big[:2]}"
@@ -42,20 +44,31 @@ def check(watched, what: str) -> None:  # type: ignore[no-untyped-def]
     assert watched.fps(3) >= 15, "plays (30 fps sent; generous for a slow runner)"
     assert max(s.get("probes") or 0 for s in seconds) >= 1, "the link was probed"
     assert watched.queue["sent_bytes"] > 0
+    shown = [s for s in seconds if s["t"] >= 4 and s["t"] <= LINK_SECONDS]
+    sizes = {tuple(s["size"]) if isinstance(s["size"], list) else s["size"] for s in shown}
+    assert sizes & {(640, 360), "640x360"}, f"the rung that fits 800 kbit/s: {sizes}"
+    assert any(s.get("transport_cc") for s in seconds), "probes measured by transport-cc"
+
+
+LINK_SECONDS = 10
 
 
 @pytest.mark.timeout(150)
 def test_an_aiortc_viewer_plays_behind_the_kernels_bottleneck(
     bottleneck: KernelBottleneck,
 ) -> None:
+    """800 kbit/s for 10 s, then 4 Mbit/s: the viewer climbs to the top rung."""
     watched = watch_behind(bottleneck, settings={"quality": "bandwidth"}, viewer="aiortc",
-                           seconds=10)  # fmt: skip
+                           seconds=LINK_SECONDS + 8,
+                           schedule=[(0.0, "800k"), (LINK_SECONDS, "4M")])  # fmt: skip
     check(watched, "aiortc")
+    last = watched.seconds[-1]
+    assert last["size"] == [1280, 720], f"the top rung once the link opened: {last}"
 
 
 @pytest.mark.browser
 @pytest.mark.timeout(150)
 def test_chromium_plays_behind_the_kernels_bottleneck(bottleneck: KernelBottleneck) -> None:
     watched = watch_behind(bottleneck, settings={"quality": "bandwidth"}, viewer="chromium",
-                           seconds=10)  # fmt: skip
+                           seconds=LINK_SECONDS)  # fmt: skip
     check(watched, "chromium")

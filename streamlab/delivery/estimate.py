@@ -14,12 +14,17 @@ missing packet once) give the same loss verdict within 300 ms. A REMB
 falling by more than 3 % means the receiver saw its queue grow: step down 15 % (or to the
 REMB, if higher; not within 3 s of a loss cut: that REMB reports the same congestion).
 Probes of the link (``probe.py``) set the estimate to what the link carried.
+With transport-cc feedback (``on_delivery``) the queuing delay it measures takes the place
+of a falling REMB: a queue over ``QUEUE_OVERUSE_S`` that is still growing
+``QUEUE_HOLD_S`` later (a keyframe's queue drains by then) cuts to 0.85 of the rate the
+link delivered, libwebrtc's delay-based reaction.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -37,6 +42,8 @@ GROWTH_CAP = 1.5  # loss-free growth reaches at most this multiple of what is se
 # A REMB that falls this soon after a loss cut answers the same congestion, measured on the
 # little that came through while the queue drained: it does not cut again.
 REMB_AFTER_CUT_S = 3.0
+QUEUE_OVERUSE_S = 0.08
+QUEUE_HOLD_S = 0.2
 
 
 @dataclass(slots=True)
@@ -74,6 +81,9 @@ class BandwidthEstimator:
         self._cut_seq: int | None = None
         self._remb_at = float("-inf")
         self._remb_dropped_at = float("-inf")
+        self.delivered_bps: float | None = None
+        self.queue_delay_s: float | None = None
+        self._queue_since: tuple[float, float] | None = None  # (at, delay) it went over
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -93,6 +103,32 @@ class BandwidthEstimator:
             self._remb_dropped_at = at
             if at - self._last_cut >= REMB_AFTER_CUT_S:
                 self._overuse(bps, at)
+
+    def on_delivery(self, feedback: Any, at: float, *, probing: bool = False) -> None:
+        """Transport-cc feedback came (``feedback``: a ``TransportFeedback``): watch the
+        queuing delay it measures (not while a probe fills the queue on purpose)."""
+        self.delivered_bps = feedback.delivered_bps
+        queue = self.queue_delay_s = feedback.queue_delay_s
+        if probing or queue is None or queue < QUEUE_OVERUSE_S:
+            self._queue_since = None
+            return
+        if self._queue_since is None:
+            self._queue_since = (at, queue)
+            return
+        since, first = self._queue_since
+        if at - since < QUEUE_HOLD_S:
+            return
+        self._queue_since = None
+        if queue < first or self.delivered_bps is None:
+            return  # draining: a keyframe's burst, not a rate the link cannot carry
+        self._remb_dropped_at = at
+        if at - self._last_cut < max(CUT_GAP_S, 0.3 + 2 * (self.rtt_s or 0.0)):
+            return
+        self._last_cut = at
+        self._cut_seq = self._highest_seq
+        log.debug("estimate_delay_cut", queue_ms=round(queue * 1000), old_bps=int(self.target_bps),
+                  delivered_bps=int(self.delivered_bps))  # fmt: skip
+        self._set(min(self.target_bps, 0.85 * self.delivered_bps), at)
 
     def on_rtt(self, rtt_s: float) -> None:
         self.rtt_s = rtt_s

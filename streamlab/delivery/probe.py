@@ -1,8 +1,15 @@
 """Probing a viewer's link for capacity with paced padding, after libwebrtc's
 ``probe_controller.cc``, judged by what the receiver reports back.
 
-At start (``startup``) the link is probed at 3x and then 6x the start estimate; a probe that
-passes is followed by one at twice its rate, up to ``max_bps``. Later, while the next rung
+At start (``startup``) the link is probed at 3x the start estimate; a probe that passes is
+followed by one at twice its rate, up to ``max_bps``.
+
+**With transport-cc feedback** (browsers, and the project's aiortc viewer) each probe is
+measured packet by packet (``transport_feedback.py``): it **passed** when the link carried
+90 % of its rate, else it is **limited** to what the link carried (the estimate becomes
+that, if higher). Such probes are short (a cluster of >= 40 ms, at most 30 ms of queue at the
+estimate) and ALR probes repeat every 5 s without backing off. The REMB rules below are for
+receivers that send only REMB (a plain aiortc peer). Later, while the next rung
 up does not fit the estimate, an ALR probe at that rung's rate runs every
 ``alr_interval_s`` (doubled after each failure, up to 30 s; 1 s after startup and after a
 probe that passed, so a viewer climbs a free link rung by rung). A probe sends padding so that
@@ -34,9 +41,13 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-STARTUP_FACTORS = (3.0, 6.0)
+STARTUP_FACTORS = (3.0,)  # then 2x each probe that passes: 6x, 12x ...
 QUEUE_BUDGET_S = 0.1
 MIN_DURATION_S = 0.1
+# Measured by transport-cc, a probe needs only a cluster of packets (libwebrtc: >= 5 packets
+# over >= 15 ms): short probes put less into a full link's queue.
+MEASURED_QUEUE_BUDGET_S = 0.03
+MEASURED_MIN_DURATION_S = 0.04
 MAX_DURATION_S = 0.5
 GRACE_S = 1.0
 STARTUP_GRACE_S = 1.5  # Chromium's first REMB (its measure of the startup probes) comes late
@@ -63,6 +74,11 @@ class Probe:
     remb_min: float | None = None
     remb_max: float | None = None
     estimate_before: float = 0.0
+    id: int = 0
+    reported: bool = False
+    """Transport-cc feedback has covered the probe's packets (``measured_bps`` is final)."""
+    measured_bps: float | None = None
+    """The rate the link carried the probe at, from transport-cc feedback."""
 
     @property
     def grace_s(self) -> float:
@@ -106,6 +122,9 @@ class Prober:
         self.startup_tries = 0
         self.last_remb: float | None = None
         self._verdicts: deque[ProbeResult] = deque(maxlen=20)
+        self._ids = 0
+        self.measured = False
+        """The viewer reports each packet's arrival (transport-cc): probes can be short."""
 
     @property
     def probes(self) -> int:
@@ -151,14 +170,17 @@ class Prober:
             rate, kind = self.planned.pop(0)
             rate = min(rate, self.max_bps)
             excess = max(rate / max(estimate_bps, 1.0) - 1.0, 1e-3)
-            duration = min(MAX_DURATION_S, max(MIN_DURATION_S, QUEUE_BUDGET_S / excess))
-            probe = self.current = Probe(rate, at, kind, duration, self.last_remb)
+            budget, shortest = ((MEASURED_QUEUE_BUDGET_S, MEASURED_MIN_DURATION_S)
+                                if self.measured else (QUEUE_BUDGET_S, MIN_DURATION_S))  # fmt: skip
+            duration = min(MAX_DURATION_S, max(shortest, budget / excess))
+            self._ids += 1
+            probe = self.current = Probe(rate, at, kind, duration, self.last_remb, id=self._ids)
             probe.estimate_before = estimate_bps
         if probe is None:
             return None
         if at < probe.ends:
             return probe.rate_bps
-        if at >= probe.ends + probe.grace_s:
+        if at >= probe.ends + probe.grace_s or (probe.reported and at >= probe.ends):
             self._judge(probe, at)
         return None
 
@@ -166,13 +188,27 @@ class Prober:
         """The verdict of a probe that ended since the last call (None if none)."""
         return self._verdicts.popleft() if self._verdicts else None
 
+    def sending(self, at: float) -> int | None:
+        """The id of the probe whose packets leave now (None: no probe is sending)."""
+        probe = self.current
+        return probe.id if probe is not None and probe.started <= at < probe.ends else None
+
     def _judge(self, probe: Probe, at: float) -> None:
         self.current = None
         rate = probe.rate_bps
         before, during = probe.remb_before, probe.remb_min
         if during is not None:
             self.last_remb = during
-        if before is not None and during is not None and during < REMB_DROP * before:
+        measured = probe.measured_bps
+        if probe.reported:  # transport-cc measured what the link carried
+            if measured is None:
+                outcome, estimate = "inconclusive", None
+            elif measured >= REMB_CARRIED * rate:
+                outcome, estimate = "passed", rate
+            else:
+                outcome = "limited"
+                estimate = measured if measured > probe.estimate_before else None
+        elif before is not None and during is not None and during < REMB_DROP * before:
             outcome, estimate = "overuse", None
         elif probe.lossy:
             outcome, estimate = "loss", None
@@ -207,7 +243,9 @@ class Prober:
             self.planned = [(rate, "startup"), *self.planned]  # once more: a REMB may come
         else:
             self.planned = []  # the link is full, or nothing says it is not: stop here
-            if probe.kind == "alr" and outcome != "inconclusive":
+            if probe.kind == "alr" and outcome != "inconclusive" and not probe.reported:
+                # judged by REMB, a failed probe costs the viewer: wait longer each time
+                # (measured by transport-cc, it costs a short queue: keep probing every 5 s)
                 self.alr_interval_s = min(2 * self.alr_interval_s, MAX_ALR_INTERVAL_S)
         # soon after startup (its verdicts are coarse) and after a pass (keep climbing)
         soon = (probe.kind == "startup" and not self.planned) or outcome == "passed"

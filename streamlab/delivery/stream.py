@@ -32,6 +32,7 @@ from streamlab.delivery.playout import PlayoutDelay
 from streamlab.delivery.probe import Prober
 from streamlab.delivery.probing import run_probes
 from streamlab.delivery.rtcp import hook_sender, unhook_sender
+from streamlab.delivery.transport_feedback import TransportFeedback
 from streamlab.delivery.viewer import Viewer
 from streamlab.errors import ConfigError, NegotiationError
 from streamlab.events import Event, EventBus, SettingsChanged
@@ -39,6 +40,7 @@ from streamlab.frame import Frame
 from streamlab.sources.base import Source
 from streamlab.strategies.codec import CodecStrategy, choose_codec, codecs
 from streamlab.strategies.quality import Level, quality
+from streamlab.webrtc import twcc
 from streamlab.webrtc.padding import can_pad
 from streamlab.webrtc.track import ViewerTrack
 
@@ -129,6 +131,10 @@ class StreamDelivery:
         viewer.track.sender = sender
         viewer.media_ssrc = sender._ssrc
         hook_sender(sender, viewer, viewer.guard)
+        if viewer.transport_cc is not None:
+            twcc.stamp(sender)
+            twcc.hook_feedback(sender.transport, viewer.on_transport_feedback)
+            viewer.feedback = TransportFeedback()
         viewer.link = attach_link(pc, settings.network_of(self, viewer))
         viewer.link.observer = viewer.on_wire
 
@@ -144,6 +150,7 @@ class StreamDelivery:
         if sender is not None and can_pad(sender):  # RTX is known once the transport is up
             top = self.ladder[0].bitrate if self.ladder else 2_000_000
             viewer.prober = Prober(self.start_bps, max_bps=top * rungs.MAX_FACTOR)
+            viewer.prober.measured = viewer.feedback is not None
             viewer.probe_task = asyncio.get_running_loop().create_task(
                 run_probes(self, viewer), name=f"probe:{viewer.id}"
             )
@@ -162,6 +169,8 @@ class StreamDelivery:
             viewer.link.close()
         if viewer.track.sender is not None:  # our hooks would keep the peer in cycles
             unhook_sender(viewer.track.sender)
+            if viewer.transport_cc is not None and viewer.track.sender.transport is not None:
+                twcc.unhook(viewer.track.sender.transport)
             viewer.track.sender = None
         viewer.on_keyframe = None
         routing.sync_encoders(self)

@@ -12,9 +12,13 @@ from streamlab.delivery.estimate import BandwidthEstimator, Report
 from streamlab.delivery.network import EmulatedLink, NetworkSpec
 from streamlab.delivery.probe import Prober
 from streamlab.delivery.rtcp import RetransmitGuard
+from streamlab.delivery.transport_feedback import TransportFeedback
 from streamlab.strategies.codec import CodecStrategy
 from streamlab.strategies.quality import Level, QualityStrategy
 from streamlab.webrtc.track import ViewerTrack
+from streamlab.webrtc.twcc import Arrival, sequence_of
+
+WIRE_OVERHEAD = 10 + 8 + 20  # SRTP tag + UDP + IPv4, on top of the RTP packet
 
 
 @dataclass(eq=False)
@@ -56,6 +60,10 @@ class Viewer:
     media_ssrc: int | None = None
     wire_bytes: int = 0
     """Every byte put on the wire for this viewer (media, retransmissions, padding)."""
+    transport_cc: int | None = None
+    """The transport-wide sequence number extension's id (None: not negotiated)."""
+    feedback: TransportFeedback | None = None
+    """What the viewer's transport-cc feedback says of its link (None: no transport-cc)."""
     _sent: deque[tuple[float, int]] = field(default_factory=deque)
 
     # -- Feedback (RTCP from this viewer) -------------------------------------------------
@@ -79,6 +87,24 @@ class Viewer:
         if self.prober is not None:
             self.prober.on_rtx_lost(lost, at)
 
+    def on_transport_feedback(self, arrivals: list[Arrival]) -> None:
+        """A transport-cc feedback packet: what arrived, and when."""
+        feedback = self.feedback
+        if feedback is None:
+            return
+        at = now()
+        feedback.on_feedback(arrivals, at)
+        probe = self.prober.current if self.prober is not None else None
+        self.estimator.on_delivery(feedback, at, probing=probe is not None)
+        if (
+            probe is not None
+            and not probe.reported
+            and at >= probe.ends
+            and feedback.probe_reported(probe.id)
+        ):
+            probe.measured_bps = feedback.probe_rate(probe.id)
+            probe.reported = True
+
     def on_keyframe_request(self, at: float) -> None:
         self.keyframe_requests += 1
         self.estimator.on_pli(at)
@@ -99,6 +125,11 @@ class Viewer:
             seq = None  # RTX (retransmissions, padding): its own sequence numbers
         self.estimator.on_sent(len(data), at, seq)
         self.guard.note_sent(at, seq, self.estimator.rtt_s)
+        if self.feedback is not None and self.transport_cc is not None:
+            transport_seq = sequence_of(data, self.transport_cc)
+            if transport_seq is not None:
+                probe = self.prober.sending(at) if self.prober is not None else None
+                self.feedback.on_sent(transport_seq, len(data) + WIRE_OVERHEAD, at, probe)
 
     def sent_frame(self, size: int) -> None:
         at = now()
@@ -147,6 +178,12 @@ class Viewer:
             "nacks": estimator.nacks,
             "retransmitted": self.guard.retransmitted,
             "quality_changes": self.quality_changes,
+            "transport_cc": self.feedback is not None,
+            "feedback_reports": self.feedback.reports if self.feedback is not None else None,
+            "delivered_bps": None if estimator.delivered_bps is None
+            else int(estimator.delivered_bps),
+            "queue_delay_ms": None if estimator.queue_delay_s is None
+            else round(estimator.queue_delay_s * 1000, 1),
             "probing_bps": _probing(self.prober),
             "probes": [r.to_dict() for r in self.prober.results][-5:] if self.prober else [],
         }

@@ -71,7 +71,9 @@ def _view_of(info: dict[str, Any]) -> dict[str, Any]:
     return {"rung": viewer.get("rung"), "target_bps": viewer.get("target_bps"),
             "estimate_bps": viewer.get("estimate_bps"), "remb_bps": viewer.get("remb_bps"),
             "loss": viewer.get("loss"), "kbps": viewer.get("kbps"),
-            "probes": len(probes), "last_probe": probes[-1] if probes else None}  # fmt: skip
+            "probes": len(probes), "last_probe": probes[-1] if probes else None,
+            "transport_cc": viewer.get("transport_cc"),
+            "queue_delay_ms": viewer.get("queue_delay_ms")}  # fmt: skip
 
 
 async def watch_with_aiortc(base_url: str, address: str, seconds: float) -> None:

@@ -21,6 +21,7 @@ from aiortc.mediastreams import MediaStreamError
 from streamlab import framecode
 from streamlab.clock import now_ms
 from streamlab.errors import NegotiationError
+from streamlab.webrtc import twcc
 from streamlab.webrtc.codecs import register
 from streamlab.webrtc.ice import local_addresses
 from streamlab.webrtc.peer import close_peer
@@ -57,9 +58,12 @@ class WhepClient:
         addresses: tuple[str, ...] = ("127.0.0.1",),
         codecs: tuple[str, ...] | None = None,
         data_channel: bool = True,
+        transport_cc: bool = True,
     ) -> None:
         """``codecs`` limits the offer to these video MIME types (e.g. ``("video/H264",)``,
-        ``("video/AV1",)``), like a browser that can decode only those."""
+        ``("video/AV1",)``), like a browser that can decode only those. ``transport_cc``
+        offers transport-wide congestion control and, when the server answers it, reports
+        each packet's arrival as browsers do (aiortc alone sends only REMB)."""
         register()  # VP9 and AV1 next to aiortc's VP8 and H.264
         self.url = url
         self.codecs = codecs
@@ -70,6 +74,8 @@ class WhepClient:
         self.location: str | None = None
         self.received = Received()
         self.codec: str | None = None
+        self.transport_cc = transport_cc
+        self.feedback_writer: twcc.FeedbackWriter | None = None
         self._reader: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self.recoveries = 0
@@ -110,11 +116,12 @@ class WhepClient:
                 self._track_ready.set()
 
             await pc.setLocalDescription(await pc.createOffer())
+        offer = pc.localDescription.sdp
+        if self.transport_cc:
+            offer = twcc.offer_with_extension(offer)
         async with (
             aiohttp.ClientSession() as http,
-            http.post(
-                self.url, data=pc.localDescription.sdp, headers=self._headers("application/sdp")
-            ) as response,
+            http.post(self.url, data=offer, headers=self._headers("application/sdp")) as response,
         ):
             body = await response.text()
             if response.status != 201:
@@ -125,6 +132,11 @@ class WhepClient:
         for transceiver in pc.getTransceivers():
             if transceiver.receiver and transceiver._codecs:
                 self.codec = transceiver._codecs[0].mimeType
+        extension_id = twcc.offered_id(body) if self.transport_cc else None
+        dtls = next((t.receiver.transport for t in pc.getTransceivers() if t.receiver), None)
+        if extension_id is not None and dtls is not None:
+            self.feedback_writer = twcc.FeedbackWriter(dtls, extension_id, time.monotonic)
+            self.feedback_writer.attach()
         self._reader = asyncio.create_task(self._read(read_codes))
         self._watchdog = asyncio.create_task(self._recover_freezes())
         return self
@@ -219,6 +231,9 @@ class WhepClient:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self.feedback_writer is not None:
+            self.feedback_writer.close()
+            self.feedback_writer = None
         if self.pc is not None:
             await close_peer(self.pc)
         return status

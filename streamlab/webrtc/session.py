@@ -17,6 +17,7 @@ from streamlab.delivery.viewer import Viewer
 from streamlab.errors import NegotiationError
 from streamlab.strategies.codec import offered_codecs
 from streamlab.webrtc import codecs as _vp9_av1  # noqa: F401 - registers VP9/AV1 with aiortc
+from streamlab.webrtc import twcc
 from streamlab.webrtc.ice import (
     allowed_networks,
     filter_candidates,
@@ -102,6 +103,8 @@ async def answer_offer(
             except Exception as exc:  # aiortc raises many types for a bad offer
                 raise NegotiationError(_negotiation_message(exc, viewer.codec.mime)) from None
             viewer.playout = negotiate_playout(transceiver, sdp, fanout.playout_of(viewer))
+            if config.congestion_feedback == "transport-cc":
+                viewer.transport_cc = twcc.negotiate(transceiver, sdp)
             try:
                 answer = await pc.createAnswer()
                 await pc.setLocalDescription(answer)
