@@ -5,6 +5,10 @@ drop-tail bottleneck: packets are serialised at ``rate``, wait at most ``queue``
 link (later ones are dropped), then travel ``delay`` ± ``jitter`` (never reordered), and
 ``loss`` drops packets at random. ``attach_link(pc, spec)`` puts such a link in front of
 any aiortc peer connection's RTP/RTCP send path, so baselines can sit behind the same one.
+
+The rate may follow a schedule, ``rate=1M@0s,2.5M@40s,600k@60s,1M@80s`` (RFC 8867's
+variable-capacity case): each step applies from its time on, counted from when the link got
+the spec (a viewer's link: when it connected, or when the setting changed).
 """
 
 from __future__ import annotations
@@ -68,13 +72,21 @@ class NetworkSpec:
     loss: float = 0.0
     queue_s: float = DEFAULT_QUEUE_S
 
+    schedule: tuple[tuple[float, int], ...] = ()
+    """``(at_s, rate_bps)`` steps after the first (``rate_bps`` holds from 0 s)."""
+
     @classmethod
     def parse(cls, text: str | None) -> NetworkSpec:
-        """``rate=800k,delay=40ms,jitter=5ms,loss=1%,queue=200ms`` (any subset; "" = none)."""
+        """``rate=800k,delay=40ms,jitter=5ms,loss=1%,queue=200ms`` (any subset; "" = none);
+        the rate may be a schedule: ``rate=1M@0s,2.5M@40s,600k@60s``."""
         values: dict[str, Any] = {}
+        steps: list[tuple[float, int]] = []
         for part in (text or "").replace(";", ",").split(","):
             part = part.strip()
             if not part:
+                continue
+            if "=" not in part and "@" in part and "rate" in values:
+                steps.append(_step(part))
                 continue
             key, sep, value = part.partition("=")
             key, value = key.strip().lower(), value.strip()
@@ -86,7 +98,17 @@ class NetworkSpec:
             if key in values:
                 raise ConfigError(f"network setting {key!r} given twice")
             values[key] = value
+        if "rate" in values and "@" in values["rate"]:
+            first = _step(values["rate"])
+            if first[0] != 0:
+                raise ConfigError(f"a rate schedule starts at 0s, got {values['rate']!r}")
+            values["rate"] = str(first[1])
+            if [at for at, _ in steps] != sorted({at for at, _ in steps}) or any(
+                at <= 0 for at, _ in steps
+            ):
+                raise ConfigError("rate schedule steps must come at increasing times after 0s")
         return cls(
+            schedule=tuple(steps),
             rate_bps=parse_rate(values["rate"]) if "rate" in values else None,
             delay_s=_seconds("delay", values["delay"], 5.0) if "delay" in values else 0.0,
             jitter_s=_seconds("jitter", values["jitter"], 1.0) if "jitter" in values else 0.0,
@@ -98,10 +120,22 @@ class NetworkSpec:
     def empty(self) -> bool:
         return self.rate_bps is None and not (self.delay_s or self.jitter_s or self.loss)
 
+    def rate_at(self, elapsed_s: float) -> int | None:
+        """The rate ``elapsed_s`` seconds after the spec took effect."""
+        rate = self.rate_bps
+        for at_s, step in self.schedule:
+            if elapsed_s < at_s:
+                break
+            rate = step
+        return rate
+
     def __str__(self) -> str:
         parts = []
         if self.rate_bps is not None:
-            parts.append(f"rate={_format_rate(self.rate_bps)}")
+            rate = _format_rate(self.rate_bps)
+            if self.schedule:
+                rate += "@0s," + ",".join(f"{_format_rate(r)}@{at:g}s" for at, r in self.schedule)
+            parts.append(f"rate={rate}")
         if self.delay_s:
             parts.append(f"delay={self.delay_s * 1000:g}ms")
         if self.jitter_s:
@@ -111,6 +145,14 @@ class NetworkSpec:
         if self.rate_bps is not None and self.queue_s != DEFAULT_QUEUE_S:
             parts.append(f"queue={self.queue_s * 1000:g}ms")
         return ",".join(parts)
+
+
+def _step(text: str) -> tuple[float, int]:
+    rate, _, at = text.partition("@")
+    at = at.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", at):
+        at += "s"  # a schedule counts in seconds
+    return _seconds("schedule time", at, 86_400.0), parse_rate(rate.strip())
 
 
 def _format_rate(bps: int) -> str:
@@ -167,10 +209,13 @@ class EmulatedLink:
         self._closed = False
         self.observer: Callable[[bytes], None] | None = None
         self._dtls: Any = None  # the transport this link sits on (``attach_link``)
+        self._since = now()  # when the spec took effect (its rate schedule counts from here)
 
     def update(self, spec: NetworkSpec) -> None:
-        """New conditions, from the next packet on (packets on the wire keep their times)."""
+        """New conditions, from the next packet on (packets on the wire keep their times);
+        a rate schedule starts over."""
         self.spec = spec
+        self._since = now()
 
     async def send(self, data: bytes) -> None:
         """Take one packet (RTP or RTCP) as the link's sender would hand it to the wire."""
@@ -194,14 +239,15 @@ class EmulatedLink:
             stats.dropped_loss += 1
             return False
         leaves = at
-        if spec.rate_bps is not None:
+        rate_bps = spec.rate_at(at - self._since) if spec.schedule else spec.rate_bps
+        if rate_bps is not None:
             start = max(at, self._busy_until)
             waited = start - at
             if waited > spec.queue_s or len(self._due) >= MAX_PACKETS:
                 stats.dropped_queue += 1
                 return False
             stats.max_queue_s = max(stats.max_queue_s, waited)
-            leaves = start + len(data) * 8 / spec.rate_bps
+            leaves = start + len(data) * 8 / rate_bps
             self._busy_until = leaves
         elif len(self._due) >= MAX_PACKETS:
             stats.dropped_queue += 1
