@@ -24,6 +24,7 @@ log = structlog.get_logger("streamlab.camera")
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 PROFILES = ("constrained-baseline", "baseline", "main", "high")
+CODECS = ("h264", "h265")
 
 
 @functools.cache
@@ -57,7 +58,9 @@ class TestCamera:
     Conditions of a real camera: ``gop`` (frames between keyframes, 0 = one per second),
     ``profile`` (constrained-baseline, baseline, main, high), ``slices`` per frame,
     ``bframes`` (main/high only) and ``transport`` (``udp`` or ``tcp`` only: the other one
-    is refused with 461). ``freeze()``/``thaw()`` stop and resume the server (SIGSTOP/CONT).
+    is refused with 461). ``codec="h265"`` makes an H.265 camera (x265, Main profile, no
+    B-frames; ``profile``, ``slices`` and ``bframes`` are H.264's and must stay default).
+    ``freeze()``/``thaw()`` stop and resume the server (SIGSTOP/CONT).
     """
 
     __test__ = False  # not a pytest test class
@@ -77,6 +80,7 @@ class TestCamera:
         slices: int = 1,
         bframes: int = 0,
         transport: str = "any",
+        codec: str = "h264",
     ) -> None:
         if not 1 <= fps <= 60:
             raise ConfigError(f"camera fps must be between 1 and 60, got {fps}")
@@ -90,6 +94,11 @@ class TestCamera:
             raise ConfigError("camera bframes must be 0..4, and 0 for a baseline profile")
         if transport not in ("any", "udp", "tcp"):
             raise ConfigError(f"camera transport must be any, udp or tcp, got {transport!r}")
+        if codec not in CODECS:
+            raise ConfigError(f"camera codec must be one of {CODECS}, got {codec!r}")
+        if codec == "h265" and (profile != PROFILES[0] or slices != 1 or bframes):
+            raise ConfigError("camera profile, slices and bframes apply to H.264 only")
+        self.codec = codec
         self.gop, self.profile, self.slices = gop, profile, slices
         self.bframes, self.transport = bframes, transport
         self.port = port or free_port()
@@ -124,7 +133,7 @@ class TestCamera:
             "--width", str(width), "--height", str(height), "--fps", str(self.fps),
             "--bitrate", str(self.bitrate_kbps), "--gop", str(self.gop), "--profile", self.profile,
             "--slices", str(self.slices), "--bframes", str(self.bframes),
-            "--transport", self.transport,
+            "--transport", self.transport, "--codec", self.codec,
         ]  # fmt: skip
         if self.source == "broken":
             return [*command, "--mode", "broken"]

@@ -10,9 +10,10 @@ Run by Debian's /usr/bin/python3 (the only Python with ``gi``); started and stop
   decoded and encoded.
 - ``broken``: a pipeline that cannot be built (a DESCRIBE gets 503), for tests.
 
-Camera conditions (encoded modes): ``--gop`` frames between keyframes, ``--profile``,
-``--slices`` per frame, ``--bframes``, and ``--transport udp|tcp`` to accept only that lower
-transport (a SETUP asking for the other one gets ``461 Unsupported Transport``).
+Camera conditions (encoded modes): ``--codec h264|h265`` (x264enc + rtph264pay, or x265enc
++ rtph265pay), ``--gop`` frames between keyframes, ``--profile``, ``--slices`` per frame,
+``--bframes`` (the last three H.264 only), and ``--transport udp|tcp`` to accept only that
+lower transport (a SETUP asking for the other one gets ``461 Unsupported Transport``).
 
 Prints ``READY rtsp://127.0.0.1:PORT/PATH`` once listening; stops on SIGTERM/SIGINT.
 """
@@ -36,8 +37,23 @@ LOWER = {
 }
 
 
+def encoder_h265(args):
+    """x265 as a low-delay H.265 camera: GOP length, no B-frames, one thread; parameter
+    sets before every keyframe, in the stream and in the payloader."""
+    gop = args.gop or args.fps
+    options = "repeat-headers=1:pools=1:frame-threads=1:bframes=0"
+    return (
+        f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} "
+        f'bitrate={args.bitrate} option-string="{options}" '
+        "! video/x-h265,profile=main ! rtph265pay name=pay0 pt=96 config-interval=-1"
+    )
+
+
 def encoder(args):
-    """x264 with the camera's conditions: GOP length, profile, slices per frame, B-frames."""
+    """x264 with the camera's conditions: GOP length, profile, slices per frame, B-frames
+    (x265 for ``--codec h265``)."""
+    if args.codec == "h265":
+        return encoder_h265(args)
     gop = args.gop or args.fps
     options = [f"slices={args.slices}"] if args.slices > 1 else []
     # x264 signals the lowest profile its tools need: ask for the tools of the profile
@@ -66,7 +82,8 @@ def launch_line(args):
         )
     if args.mode == "file":
         location = args.file.replace('"', '\\"')
-        if args.file.lower().endswith((".mp4", ".mov", ".m4v")) and not args.transcode:
+        copy = not args.transcode and args.codec == "h264"  # an MP4's own H.264, as is
+        if args.file.lower().endswith((".mp4", ".mov", ".m4v")) and copy:
             return (
                 f'( filesrc location="{location}" ! qtdemux ! h264parse config-interval=-1 '
                 "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
@@ -142,6 +159,7 @@ def main():
     parser.add_argument("--bitrate", type=int, default=2000, help="kbit/s")
     parser.add_argument("--file", default="")
     parser.add_argument("--transcode", action="store_true")
+    parser.add_argument("--codec", choices=["h264", "h265"], default="h264")
     parser.add_argument("--gop", type=int, default=0, help="frames between keyframes (0: fps)")
     parser.add_argument(
         "--profile",

@@ -3,7 +3,8 @@
 Units come straight from the source thread (before decode). A viewer joining between the
 camera's keyframes starts at once (``passthrough_join``): ``gop`` replays the cached group
 of pictures in one burst, ``bridge`` sends a transcode until the camera's next keyframe,
-``wait`` waits for it.
+``wait`` waits for it. A camera that sends anything else (H.265) is transcoded for every
+viewer, with the reason in the stream's stats and one log line.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ log = structlog.get_logger("streamlab.delivery")
 
 H264_SPS = 7
 PASSTHROUGH = EncoderKey("passthrough", "source")
+PASSABLE = frozenset({"h264"})  # camera codecs passthrough viewers can be sent as they are
+CODEC_NAMES = {"hevc": "H.265", "h264": "H.264", "mpeg4": "MPEG-4 Part 2", "mjpeg": "MJPEG"}
 
 
 def attach_units(delivery: StreamDelivery, source: Source) -> None:
@@ -38,10 +41,43 @@ def attach_units(delivery: StreamDelivery, source: Source) -> None:
     loop = asyncio.get_running_loop()
 
     def on_unit(unit: EncodedUnit, received_at: float) -> None:
+        if unit.codec != delivery.camera_codec:
+            loop.call_soon_threadsafe(camera_codec_seen, delivery, unit.codec)
         if delivery._passthrough_wanted or caching(delivery):
             loop.call_soon_threadsafe(pass_through, delivery, unit, received_at)
 
     delivery._remove_listener = source.add_unit_listener(on_unit)
+
+
+def camera_fits(delivery: StreamDelivery) -> bool:
+    """Whether passthrough viewers can get the camera's own units: an H.264 camera (or one
+    whose first unit has not arrived yet)."""
+    return delivery.camera_codec is None or delivery.camera_codec in PASSABLE
+
+
+def transcode_reason(delivery: StreamDelivery) -> str | None:
+    """Why the camera's units cannot be passed through (None: they can)."""
+    if camera_fits(delivery):
+        return None
+    codec = delivery.camera_codec or ""
+    why = ("browsers decode over WebRTC only with a hardware decoder" if codec == "hevc"
+           else "passthrough cannot send")  # fmt: skip
+    return (
+        f"the camera sends {CODEC_NAMES.get(codec, codec)} ({codec}), which {why}: "
+        "every viewer gets a transcode encoded once (H.264 for passthrough viewers)"
+    )
+
+
+def camera_codec_seen(delivery: StreamDelivery, codec: str | None) -> None:
+    """The camera's codec, from its access units (on the event loop); says once why a
+    camera that cannot be passed through is transcoded."""
+    if codec == delivery.camera_codec:
+        return
+    delivery.camera_codec = codec
+    reason = transcode_reason(delivery)
+    if reason is not None:
+        log.warning("camera_transcoded", stream=delivery.stream, camera_codec=codec,
+                    reason=reason)  # fmt: skip
 
 
 def caching(delivery: StreamDelivery) -> bool:
@@ -68,7 +104,7 @@ def join(delivery: StreamDelivery, viewer: Viewer) -> None:
 
 def pass_through(delivery: StreamDelivery, unit: EncodedUnit, received_at: float) -> None:
     """One camera access unit, on the event loop: to the GOP cache and passthrough viewers."""
-    if not unit.data:
+    if not unit.data or unit.codec not in PASSABLE:
         return
     data = unit.data
     if unit.keyframe and unit.extradata and not has_nal(data, H264_SPS):

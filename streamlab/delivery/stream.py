@@ -78,6 +78,7 @@ class StreamDelivery:
         self.overlay = config.overlay
         self.messages = AnalysisMessages()
         self._passthrough_wanted = False
+        self.camera_codec: str | None = None  # from the camera's access units (RTSP)
         self._remove_listener: Any = None
         self._unsubscribe = bus.subscribe(self._on_event)
         self.frames_offered = 0
@@ -90,7 +91,7 @@ class StreamDelivery:
     def needs_pixels(self) -> bool:
         """Whether some viewer needs decoded frames (a transcode). With passthrough
         preferred and only passthrough viewers, the camera need not be decoded for them."""
-        if not self.preference.passthrough:
+        if not self.preference.passthrough or not passthrough.camera_fits(self):
             return True
         return any(not v.codec.passthrough or (v.rung or 0) > 0 or (v.pending or 0) > 0
                    or v.bridging for v in self.viewers.values()) or any(
@@ -194,7 +195,8 @@ class StreamDelivery:
         assert self.ladder is not None
         name = self.ladder[rung].name
         if viewer.codec.passthrough:
-            return PASSTHROUGH if rung == 0 and not viewer.bridging else EncoderKey("h264", name)
+            direct = rung == 0 and not viewer.bridging and passthrough.camera_fits(self)
+            return PASSTHROUGH if direct else EncoderKey("h264", name)
         return EncoderKey(viewer.codec.name, name)
 
     def _viewer_wants_keyframe(self, viewer: Viewer) -> None:
@@ -288,6 +290,8 @@ class StreamDelivery:
             + sum(e.encoder.frames for e in self.encoders.values()),
             "keyframes": self._retired["keyframes"]
             + sum(e.encoder.keyframes for e in self.encoders.values()),
+            "camera_codec": self.camera_codec,
+            "transcode_reason": passthrough.transcode_reason(self),
             "passthrough_units": self.units_forwarded,
             "passthrough_keyframe_requests": self.passthrough.requests,
             "passthrough_join": self.join,
