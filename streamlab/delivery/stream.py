@@ -107,7 +107,7 @@ class StreamDelivery:
     def add_viewer(self, viewer_id: str, offered: set[str] | None = None) -> Viewer:
         """A new viewer whose offer lists ``offered`` MIME types (NegotiationError if none fits)."""
         offered = offered if offered is not None else {"video/vp8", "video/h264"}
-        codec = choose_codec(self.preference, offered)
+        codec = passthrough.codec_for(self, offered) or choose_codec(self.preference, offered)
         if codec is None:
             raise NegotiationError(
                 "the offer has no codec this stream can send (VP8, H.264, VP9 or AV1)"
@@ -195,8 +195,7 @@ class StreamDelivery:
         assert self.ladder is not None
         name = self.ladder[rung].name
         if viewer.codec.passthrough:
-            direct = rung == 0 and not viewer.bridging and passthrough.camera_fits(self)
-            return PASSTHROUGH if direct else EncoderKey("h264", name)
+            return passthrough.key_of(self, viewer, name, rung)
         return EncoderKey(viewer.codec.name, name)
 
     def _viewer_wants_keyframe(self, viewer: Viewer) -> None:

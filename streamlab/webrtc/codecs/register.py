@@ -1,8 +1,8 @@
-"""Plug VP9 and AV1 into aiortc's codec tables, once per process (``register()``).
+"""Plug VP9, AV1 and H.265 into aiortc's codec tables, once per process (``register()``).
 
 aiortc negotiates from ``aiortc.codecs.CODECS`` and looks codecs up through module-level
 functions that ``rtcrtpsender``/``rtcrtpreceiver`` imported by name; ``register`` appends the
-two codecs (with RTX, after every existing payload type, so VP8/H.264 keep theirs) and wraps
+codecs (with RTX, after every existing payload type, so VP8/H.264 keep theirs) and wraps
 those functions where they are looked up. It also keeps aiortc from matching a VP9 profile or
 AV1 profile we do not send (aiortc compares only the MIME type for them), and makes its answers
 keep the offer's payload type in 35-63 too: Chromium offers AV1 there (45) once 96-127 are
@@ -22,17 +22,22 @@ from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
 
 from streamlab.webrtc.codecs.av1 import Av1Decoder, Av1Encoder
 from streamlab.webrtc.codecs.framing import frame_payload
+from streamlab.webrtc.codecs.h265 import H265Decoder, H265Encoder
 from streamlab.webrtc.codecs.vp9 import Vp9Decoder, Vp9Encoder
 
 CLOCK_RATE = 90000
-# mime -> fmtp parameters; profile 0 is 8-bit 4:2:0, what libvpx-vp9 and SVT-AV1 send here
+# mime -> fmtp parameters; profile 0 is 8-bit 4:2:0, what libvpx-vp9 and SVT-AV1 send here;
+# H.265 profile 1 is Main (8-bit 4:2:0), what cameras send (passed through, never encoded)
 PROFILES: dict[str, tuple[str, str]] = {
     "video/vp9": ("profile-id", "0"),
     "video/av1": ("profile", "0"),
+    "video/h265": ("profile-id", "1"),
 }
-_ENCODERS: dict[str, type[Encoder]] = {"video/vp9": Vp9Encoder, "video/av1": Av1Encoder}
-_DECODERS: dict[str, type[Decoder]] = {"video/vp9": Vp9Decoder, "video/av1": Av1Decoder}
-_MIMES = {"video/vp9": "video/VP9", "video/av1": "video/AV1"}
+_ENCODERS: dict[str, type[Encoder]] = {"video/vp9": Vp9Encoder, "video/av1": Av1Encoder,
+                                       "video/h265": H265Encoder}  # fmt: skip
+_DECODERS: dict[str, type[Decoder]] = {"video/vp9": Vp9Decoder, "video/av1": Av1Decoder,
+                                       "video/h265": H265Decoder}  # fmt: skip
+_MIMES = {"video/vp9": "video/VP9", "video/av1": "video/AV1", "video/h265": "video/H265"}
 # dynamic payload types: 96-127, and 35-63, which browsers use once those are taken (RFC 5761 4)
 DYNAMIC_PAYLOAD_TYPES = frozenset(range(35, 64)) | frozenset(range(96, 128))
 _registered = False
@@ -110,8 +115,9 @@ def _wrap() -> None:
 
 
 def register() -> None:
-    """Add ``video/VP9`` (profile-id=0) and ``video/AV1`` (profile=0) to what aiortc offers,
-    answers, sends and receives. Idempotent; call before creating peer connections."""
+    """Add ``video/VP9`` (profile-id=0), ``video/AV1`` (profile=0) and ``video/H265``
+    (profile-id=1, Main) to what aiortc offers, answers, sends and receives. Idempotent;
+    call before creating peer connections."""
     global _registered
     if _registered:
         return
