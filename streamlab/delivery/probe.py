@@ -48,6 +48,7 @@ MIN_DURATION_S = 0.1
 # over >= 15 ms): short probes put less into a full link's queue.
 MEASURED_QUEUE_BUDGET_S = 0.03
 MEASURED_MIN_DURATION_S = 0.04
+MEASURED_MIN_PACKETS = 10
 MAX_DURATION_S = 0.5
 GRACE_S = 1.0
 STARTUP_GRACE_S = 1.5  # Chromium's first REMB (its measure of the startup probes) comes late
@@ -172,6 +173,8 @@ class Prober:
             excess = max(rate / max(estimate_bps, 1.0) - 1.0, 1e-3)
             budget, shortest = ((MEASURED_QUEUE_BUDGET_S, MEASURED_MIN_DURATION_S)
                                 if self.measured else (QUEUE_BUDGET_S, MIN_DURATION_S))  # fmt: skip
+            if self.measured:  # enough packets for a rate: ~10 of a full-size padding packet
+                shortest = max(shortest, MEASURED_MIN_PACKETS * 1200 * 8 / rate)
             duration = min(MAX_DURATION_S, max(shortest, budget / excess))
             self._ids += 1
             probe = self.current = Probe(rate, at, kind, duration, self.last_remb, id=self._ids)

@@ -7,7 +7,8 @@ each (receiver's clock, offset unknown). From those, after libwebrtc's send-side
 
 - **probe rate** (``probe_bitrate_estimator.cc``): of the packets sent while a probe ran, at
   least 80 % must arrive; the rate sent is their bytes but the last over the send span, the
-  rate received their bytes but the first over the arrival span; the probe's result is the
+  rate received is measured the same way over the arrivals from a third of the way in (the
+  first may pass at line rate while a token bucket holds a burst); the probe's result is the
   lower, and when the link delivered under 90 % of what was sent (it is saturated), 95 % of
   the rate received;
 - **delivered rate**: bytes received over the last ``RATE_WINDOW_S`` of arrivals;
@@ -58,12 +59,15 @@ class ProbeCluster:
             return None
         by_send = sorted(self.received)
         send_span = by_send[-1][0] - by_send[0][0]
+        # the rate received from a third of the way in: the first packets may pass at line
+        # rate while the link's token bucket still holds a burst, or the queue is empty
         by_arrival = sorted(self.received, key=lambda r: r[1])
-        recv_span = by_arrival[-1][1] - by_arrival[0][1]
+        tail = by_arrival[min(len(by_arrival) // 3, len(by_arrival) - MIN_PROBE_PACKETS + 1) :]
+        recv_span = tail[-1][1] - tail[0][1]
         if send_span <= 0 or recv_span <= 0 or max(send_span, recv_span) > MAX_PROBE_SPAN_S:
             return None
         send_bps = sum(size for _, _, size in by_send[:-1]) * 8 / send_span
-        recv_bps = sum(size for _, _, size in by_arrival[1:]) * 8 / recv_span
+        recv_bps = sum(size for _, _, size in tail[1:]) * 8 / recv_span
         if recv_bps < SATURATED * send_bps:
             return SATURATED_SHARE * recv_bps
         return min(send_bps, recv_bps)
