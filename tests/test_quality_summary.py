@@ -37,3 +37,19 @@ def test_smoothness_figures_sum_counts_and_average_rates() -> None:
     assert single["harmonic_fps"] == pytest.approx(30.0)
     assert out["harmonic_fps"] < single["harmonic_fps"]
     assert smoothness_figures([]) == {}
+
+
+def test_the_per_second_psnr_series_keeps_a_sparsely_sampled_viewer() -> None:
+    """A Chromium viewer's canvas is scored once a second, after the grab: its last score
+    stands for the second; an aiortc viewer's frames of the last second are averaged."""
+    from streamlab.experiments.measure import ViewerLog
+    from streamlab.experiments.sampling import _recent_psnr
+    from streamlab.quality.scorer import Scored
+
+    dense = ViewerLog(quality=[Scored(10_000 - 30 * i, i, 30.0 + i % 2, 0, 0, 64, 48)
+                               for i in range(40)])  # fmt: skip
+    assert _recent_psnr(dense, 10_001) == 30.5
+    sparse = ViewerLog(quality=[Scored(8_300, 1, 33.0, 0, 0, 64, 48)])
+    assert _recent_psnr(sparse, 10_000) == 33.0, "1.7 s old: still this second's figure"
+    assert _recent_psnr(sparse, 11_000) is None, "2.7 s old: none"
+    assert _recent_psnr(ViewerLog(), 10_000) is None

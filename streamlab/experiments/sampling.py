@@ -57,7 +57,15 @@ def server_row(
     }
 
 
+SPARSE_WINDOW_MS = 2500  # a Chromium viewer's canvas is sampled once a second, scored later
+
+
 def _recent_psnr(log: measure.ViewerLog, now: float) -> float | None:
-    """Mean PSNR-Y of the frames scored in the last second (None if none)."""
-    recent = [q.psnr_y for q in log.quality[-120:] if q.at_ms > now - 1000]
+    """Mean PSNR-Y of the frames scored in the last second; for a viewer sampled sparsely
+    (Chromium: a canvas sample a second, scored in a thread after it was grabbed) the
+    latest score of the last 2.5 s (None if none)."""
+    scored = log.quality[-120:]
+    recent = [q.psnr_y for q in scored if q.at_ms > now - 1000]
+    if not recent:
+        recent = [q.psnr_y for q in scored[-1:] if q.at_ms > now - SPARSE_WINDOW_MS]
     return round(sum(recent) / len(recent), 2) if recent else None

@@ -74,7 +74,8 @@ class Scenario:
     baseline: str = ""
     repeat: int = 0  # 0 = as the run says (--repeat)
     group: str = ""
-    measure_quality: bool = True  # reference frames on the server, PSNR/SSIM at aiortc viewers
+    measure_quality: bool = True  # reference frames on the server; PSNR/SSIM per frame at
+    # aiortc viewers, on a canvas sample a second at Chromium viewers
     save_video: bool = False  # the first aiortc viewer's scored pairs as FFV1 (and VMAF on them)
     settings: dict[str, Any] = field(default_factory=dict)
 
