@@ -3,7 +3,9 @@
 ``streamlab bench --scenarios benchmarks/default.toml [--out DIR] [--repeat N]
 [--only NAME ...] [--dask local:N | tcp://HOST:8786]`` writes ``DIR/<file stem>.json``
 (pytest-benchmark JSON), its ``.samples.json`` and the report. Without ``--scenarios`` it
-runs ``benchmarks/`` with pytest-benchmark as before.
+runs ``benchmarks/`` with pytest-benchmark as before. A file with an ``[rmcat]`` table
+(``benchmarks/rmcat.toml``) runs the RMCAT test cases instead (``--time-scale``: every time
+of every case multiplied by it); see ``streamlab.experiments.rmcat``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("-k", dest="select", help="pytest -k expression (without --scenarios)")
     parser.add_argument("--dir", default="benchmarks", help="benchmark folder (pytest mode)")
     parser.add_argument("--out", default="reports", help="output folder (default: reports)")
+    parser.add_argument("--time-scale", type=float, default=None,
+                        help="RMCAT files: multiply every time of every case (0.25: 5.1 in 25 s)")
     from streamlab.bench.codecs import add_arguments
 
     add_arguments(parser)
@@ -44,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
 
         return run_from_args(args, "reports/codecs" if args.out == "reports" else args.out)
     if args.scenarios:
+        from streamlab.experiments import rmcat
+
+        if rmcat.is_rmcat_file(args.scenarios):
+            return rmcat.run_from_args(args)
         return _scenarios(args)
     return _pytest(args)
 
