@@ -178,6 +178,8 @@ class JanusForward:
                 await self._keep()
             except (JanusError, OSError) as exc:
                 self._failed(str(exc))
+            except (KeyError, TypeError, ValueError) as exc:  # a reply not shaped as expected
+                self._failed(f"unexpected answer from Janus: {exc!r}")
             self.out.clear_ports()  # send nothing until the mountpoint is back
             await self.janus.close(destroy=False)
             await asyncio.sleep(backoff)
