@@ -1,5 +1,5 @@
 """The RMCAT results as a markdown table (one row per case and server) and one PNG per case:
-capacity against each flow's received rate, with streamlab's rung target and estimate."""
+capacity against each flow's received rate, with streamlab's rung and estimate."""
 
 from __future__ import annotations
 
@@ -79,16 +79,18 @@ def plot_case(runs: list[dict[str, Any]], path: Path) -> Path:
         for i, flow in enumerate(m["flows"]):
             series = flow["series"]
             ax.plot(times, series["rate_kbps"], color=colors(i), lw=1, label=f"flow {i + 1}")
-            targets = series["target_kbps"]
-            if any(v is not None for v in targets):
-                ax.plot(times, [float("nan") if v is None else v for v in targets],
-                        color=colors(i), lw=0.8, ls="--", label=f"flow {i + 1} rung")  # fmt: skip
+            for key, style, what in (("target_kbps", "--", "rung"),
+                                     ("estimate_kbps", ":", "estimate")):  # fmt: skip
+                values = series[key]
+                if any(v is not None for v in values):
+                    ax.plot(times, [float("nan") if v is None else v for v in values],
+                            color=colors(i), lw=0.8, ls=style, label=f"flow {i + 1} {what}")
         tcp = m.get("tcp_series")
         if tcp:
             ax.plot(tcp["t"], tcp["rate_kbps"], color="grey", lw=1, label="TCP")
         ax.set_xlabel("s")
         ax.legend(fontsize=6, loc="upper right")
-    axes[0][0].set_ylabel("kbit/s (received; rung target dashed)")
+    axes[0][0].set_ylabel("kbit/s (received; rung dashed; estimate dotted)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
