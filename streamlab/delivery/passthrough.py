@@ -86,8 +86,8 @@ def transcode_reason(delivery: StreamDelivery) -> str | None:
            else "passthrough cannot send")  # fmt: skip
     return (
         f"the camera sends {CODEC_NAMES.get(codec, codec)} ({codec}), which {why}: "
-        "every viewer gets a transcode encoded once (H.264 for passthrough viewers), but "
-        "for those of a passthrough stream that offered H.265"
+        "viewers get a transcode encoded once (H.264 for passthrough viewers), except "
+        "passthrough viewers that offered H.265"
     )
 
 
