@@ -247,8 +247,11 @@ def evaluate(case: Any, server: str, raw: dict[str, Any], ladder: Sequence[int])
                     downs.append({"at": b, "share_kbps": round(now / 1000),
                                   "queue_ok_s": time_until_held(queue_t, queue_ms, b, nxt,
                                                                 QUEUE_LIMIT_MS)})  # fmt: skip
-        labels = [(f.get("rung") or (tuple(f["size"]) if f.get("size") else None))
-                  if f.get("active") else None for f in series]  # fmt: skip
+        # the server's rung where it reports one (a sample it missed is skipped, not a
+        # change), else the decoded size (the restreamer)
+        by_rung = any(f.get("rung") for f in series)
+        labels = [None if not f.get("active") else f.get("rung") if by_rung
+                  else (tuple(f["size"]) if f.get("size") else None) for f in series]  # fmt: skip
         active_s = sum(min(b, case.duration_s) - a for a, b in sessions)
         freezes, frozen_ms = 0, 0.0
         for arrivals in raw["flows"][index]["arrivals"]:
