@@ -147,3 +147,16 @@ async def test_a_viewer_that_offers_transport_cc_reports_every_packet(offered: b
                 assert client.feedback_writer is None and info["feedback_reports"] is None
         finally:
             await client.close()
+
+
+def test_a_burst_is_judged_by_what_the_next_burst_waits_for() -> None:
+    """A keyframe sent at once queues behind itself; that says nothing of the link. The
+    queuing delay is the first packet of each burst's, as libwebrtc groups packets."""
+    feedback = TransportFeedback()
+    for i in range(20):  # a 20-packet keyframe, sent in one burst, 10 ms apart on arrival
+        feedback.on_sent(i, 1000, 1.0, None)
+    feedback.on_feedback([twcc.Arrival(i, 2.0 + 0.01 * i) for i in range(20)], 1.3)
+    assert feedback.queue_delay_s == 0.0, "the burst's own tail is not a queue"
+    feedback.on_sent(20, 1000, 1.05, None)  # the next frame waits for the last 14 packets
+    feedback.on_feedback([twcc.Arrival(20, 2.0 + 0.01 * 20)], 1.4)
+    assert feedback.queue_delay_s is not None and 0.13 < feedback.queue_delay_s < 0.17

@@ -95,11 +95,13 @@ class BandwidthEstimator:
         while self._sent and self._sent[0][0] < at - 2.0:
             self._sent.popleft()
 
-    def on_remb(self, bps: int, at: float) -> None:
+    def on_remb(self, bps: int, at: float, *, delay_signal: bool = True) -> None:
+        """A REMB; ``delay_signal=False`` records it only (transport-cc feedback measures the
+        queue itself, and an aiortc receiver sends REMB beside it)."""
         previous = self.remb_bps
         self.remb_bps = bps
         self._remb_at = at
-        if previous is not None and bps < REMB_DROP * previous:
+        if delay_signal and previous is not None and bps < REMB_DROP * previous:
             self._remb_dropped_at = at
             if at - self._last_cut >= REMB_AFTER_CUT_S:
                 self._overuse(bps, at)

@@ -49,6 +49,7 @@ MIN_DURATION_S = 0.1
 MEASURED_QUEUE_BUDGET_S = 0.03
 MEASURED_MIN_DURATION_S = 0.04
 MEASURED_MIN_PACKETS = 10
+PROBE_QUEUE_S = 0.5  # a probe's excess may take this long to drain from a full link
 MAX_DURATION_S = 0.5
 GRACE_S = 1.0
 STARTUP_GRACE_S = 1.5  # Chromium's first REMB (its measure of the startup probes) comes late
@@ -124,6 +125,7 @@ class Prober:
         self.last_remb: float | None = None
         self._verdicts: deque[ProbeResult] = deque(maxlen=20)
         self._ids = 0
+        self.last_probe_ended = float("-inf")
         self.measured = False
         """The viewer reports each packet's arrival (transport-cc): probes can be short."""
 
@@ -196,8 +198,17 @@ class Prober:
         probe = self.current
         return probe.id if probe is not None and probe.started <= at < probe.ends else None
 
+    def filling(self, at: float) -> bool:
+        """Whether a probe fills the link's queue on purpose now, or did within the last
+        ``PROBE_QUEUE_S`` (its excess is still draining)."""
+        probe = self.current
+        if probe is not None and at >= probe.started:
+            return True
+        return at - self.last_probe_ended < PROBE_QUEUE_S
+
     def _judge(self, probe: Probe, at: float) -> None:
         self.current = None
+        self.last_probe_ended = probe.ends
         rate = probe.rate_bps
         before, during = probe.remb_before, probe.remb_min
         if during is not None:

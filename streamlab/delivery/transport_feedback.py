@@ -12,8 +12,11 @@ each (receiver's clock, offset unknown). From those, after libwebrtc's send-side
   lower, and when the link delivered under 90 % of what was sent (it is saturated), 95 % of
   the rate received;
 - **delivered rate**: bytes received over the last ``RATE_WINDOW_S`` of arrivals;
-- **queuing delay**: each packet's one-way delay (arrival - send, with the unknown clock
-  offset) less the lowest seen in the last ``BASE_WINDOW_S``;
+- **queuing delay**: the one-way delay (arrival - send, with the unknown clock offset) of
+  the first packet of each send burst (packets sent within ``GROUP_S``, libwebrtc's packet
+  groups) less the lowest seen in the last ``BASE_WINDOW_S``: a burst's later packets wait
+  behind its own first ones (a keyframe sent at once), which says nothing of the link;
+  what the next burst waits for does;
 - **loss**: the share of reported packets that never arrived.
 """
 
@@ -32,6 +35,7 @@ MIN_RECEIVED_SHARE = 0.8
 SATURATED = 0.9
 SATURATED_SHARE = 0.95
 MAX_PROBE_SPAN_S = 1.0
+GROUP_S = 0.005
 
 
 @dataclass(slots=True)
@@ -87,6 +91,7 @@ class TransportFeedback:
         self._bases: deque[tuple[float, float]] = deque(maxlen=256)  # (sent at, min delay)
         self._loss_window: deque[tuple[float, bool]] = deque(maxlen=SLOTS)
         self.last_feedback_at: float | None = None
+        self._group_sent_at = float("-inf")
 
     def on_sent(self, seq: int, size: int, at: float, probe: int | None) -> None:
         self._slots[seq % SLOTS] = _Sent(seq, at, size, probe)
@@ -119,7 +124,9 @@ class TransportFeedback:
             self._delivered.append((arrival.at, sent.size))
             delay = arrival.at - sent.at
             lowest = delay if lowest is None else min(lowest, delay)
-            latest_delay = delay
+            if sent.at - self._group_sent_at > GROUP_S:  # the first packet of a burst
+                self._group_sent_at = sent.at
+                latest_delay = delay
             if cluster is not None:
                 cluster.received.append((sent.at, arrival.at, sent.size))
         if lowest is not None:

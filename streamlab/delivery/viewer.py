@@ -75,8 +75,8 @@ class Viewer:
         self.estimator.on_rtt(rtt_s)
 
     def on_remb(self, bps: int, at: float) -> None:
-        self.estimator.on_remb(bps, at)
-        if self.prober is not None:
+        self.estimator.on_remb(bps, at, delay_signal=self.feedback is None)
+        if self.prober is not None and self.feedback is None:
             self.prober.on_remb(bps, at)
 
     def on_nack(self, lost: list[int], at: float) -> None:
@@ -95,7 +95,8 @@ class Viewer:
         at = now()
         feedback.on_feedback(arrivals, at)
         probe = self.prober.current if self.prober is not None else None
-        self.estimator.on_delivery(feedback, at, probing=probe is not None)
+        probing = self.prober is not None and self.prober.filling(at)
+        self.estimator.on_delivery(feedback, at, probing=probing)
         if (
             probe is not None
             and not probe.reported
