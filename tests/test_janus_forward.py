@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,13 @@ import pytest
 import structlog
 from aiortc.rtp import RtcpPsfbPacket, RtpPacket
 
+from streamlab.camera.launcher import gst_rtsp_available
 from streamlab.config import load_config
 from streamlab.errors import ConfigError
 from streamlab.experiments.bottleneck import KernelBottleneck
 from streamlab.experiments.bottleneck import available as namespaces_missing
 from streamlab.experiments.netns import in_namespace
-from streamlab.experiments.processes import Child
+from streamlab.experiments.processes import HOSTS, Child
 from streamlab.forward import ForwardSpec, JanusSession
 from streamlab.forward.janus_viewer import JanusViewer
 from streamlab.forward.local import LocalJanus
@@ -280,6 +282,92 @@ def test_a_viewer_through_janus_decodes_the_stream_and_its_pli_reaches_the_encod
 
 async def _truthy(value: bool) -> bool:
     return value
+
+
+CHROMIUM = "/usr/bin/chromium"
+PAGE_STATE = """() => {
+  const s = window.streamlab;
+  return s ? {decoded: s.stats.framesDecoded || 0, size: s.stats.size || null, state: s.state,
+              analysis: !!s.analysis, drawn: s.overlayDrawn || 0} : null;
+}"""
+
+
+def watch_in_chromium(rig: Rig, folder: str) -> dict[str, Any]:
+    """The viewer page, ``?via=janus``, in Debian's Chromium inside the viewers' namespace
+    (Playwright talks to it over a pipe); the page's state once it decoded 30 frames."""
+    from playwright.sync_api import sync_playwright
+
+    wrapper = Path(folder) / "chromium"
+    wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {rig.net.viewer_ns} {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(wrapper), args=[
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--autoplay-policy=no-user-gesture-required",
+            "--disable-features=WebRtcHideLocalIpsWithMdns"])  # fmt: skip
+        try:
+            page = browser.new_page()
+            page.goto(rig.api + "?via=janus&stream=cam")
+            state: dict[str, Any] = {}
+            for _ in range(100):
+                state = page.evaluate(PAGE_STATE) or {}
+                if state.get("decoded", 0) >= 30 and state.get("drawn"):
+                    break
+                page.wait_for_timeout(200)
+            return state
+        finally:
+            browser.close()
+
+
+@needs_janus
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium")
+def test_chromium_watches_through_janus_on_the_viewer_page(rig: Rig, tmp_path: Path) -> None:
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API keeps a loop of its own
+        state = pool.submit(watch_in_chromium, rig, str(tmp_path)).result(timeout=90)
+    assert state.get("decoded", 0) >= 30, f"Chromium through Janus: {state}"
+    assert state["analysis"] and state["state"] == "connected", f"Chromium through Janus: {state}"
+    assert state["drawn"] > 0  # the boxes from Janus's data channel, on the picture
+
+
+@needs_janus
+@pytest.mark.rtsp
+@pytest.mark.skipif(not gst_rtsp_available(), reason="needs the GStreamer RTSP server")
+def test_a_passthrough_forward_sends_the_cameras_own_units(rig: Rig) -> None:
+    camera_command = [*HOSTS, "camera", "--size", "640x360"]
+    with Child(rig.net.command("server", camera_command), what="test camera") as camera:
+        source = camera.ready("camera:", 40.0)
+        api = f"http://{rig.net.server_address}:8081/"
+        command = ["env", "STREAMING_ALLOW_PUBLIC_BIND=true", STREAMLAB, "serve",
+                   "--source", source, "--name", "door", "--codec", "passthrough",
+                   "--host", rig.net.server_address, "--port", "8081",
+                   "--forward", f"janus:{rig.janus_url}?id={MOUNTPOINT + 1}&codec=passthrough"]  # fmt: skip
+        with Child(rig.net.command("server", command), what="streamlab serve") as served:
+            served.ready("viewer:", 40.0)
+
+            async def main() -> dict[str, Any]:
+                async def forwarding() -> Any:
+                    async with aiohttp.ClientSession() as http, http.get(api + "api/streams") as r:
+                        stream = (await r.json())["streams"][0]
+                    return stream["forwards"][0]["state"] == "forwarding"
+
+                assert await until(forwarding, 20)
+                viewer = JanusViewer(rig.janus_url, MOUNTPOINT + 1,
+                                     addresses=(rig.net.viewer_address,))  # fmt: skip
+                await viewer.connect()
+                try:
+                    received = await viewer.wait_frames(30, within_s=20)
+                finally:
+                    await viewer.close()
+                async with aiohttp.ClientSession() as http, http.get(api + "api/streams") as r:
+                    stream = (await r.json())["streams"][0]
+                return {"frames": received.frames, "sizes": set(received.sizes),
+                        "codec": viewer.codec, "stream": stream}  # fmt: skip
+
+            got = rig.run(main)
+    assert got["frames"] >= 30 and got["sizes"] == {(640, 360)} and got["codec"] == "video/H264"
+    forward, delivery = got["stream"]["forwards"][0], got["stream"]["delivery"]
+    assert forward["encoder"] == "passthrough/source" and forward["packets"] > 0
+    assert delivery["encoders"] == [] and delivery["passthrough_units"] > 0  # no transcode
 
 
 @needs_janus

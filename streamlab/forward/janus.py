@@ -120,7 +120,9 @@ class JanusForward:
             self.delivery._request_keyframe(key)
 
     def on_frame(self, frame: Frame, ticks: int) -> None:
-        """The frame's latest analysis result to the data port, as the data channel has it."""
+        """The frame's latest analysis result to the data port, as the data channel has it
+        but without RTP timestamps: Janus rewrites each viewer's timestamps (they start
+        where that viewer joined), so a player draws the latest boxes, not frame-exact ones."""
         result = frame.analysis
         if result is None or not self.active:
             return
@@ -131,7 +133,6 @@ class JanusForward:
         message = {"type": "analysis", "seq": frame.seq,
                    "captured_ms": int(frame.captured_at * 1000),
                    "lag_frames": frame.seq - result.seq, "burned": burned,
-                   "rtp_timestamp": self.out.rtp_timestamp(ticks),
                    "analysis": result.to_dict()}  # fmt: skip
         self.out.send_data(json.dumps(message))
 

@@ -19,8 +19,10 @@ STATIC = Path(__file__).resolve().parent.parent / "webrtc" / "static"
 
 @cache
 def player_esm() -> str:
-    """The widget's ES module: the frame-code reader followed by the shared player module."""
-    return (STATIC / "framecode.js").read_text() + "\n" + (STATIC / "player.js").read_text()
+    """The widget's ES module: the frame-code reader, watching through Janus (``janus:``
+    URLs) and the shared player module."""
+    parts = ("framecode.js", "janus.js", "player.js")
+    return "\n".join((STATIC / name).read_text() for name in parts)
 
 
 class Player(anywidget.AnyWidget):
@@ -30,7 +32,8 @@ class Player(anywidget.AnyWidget):
     analysisLagFrames, ...) is refreshed by the browser about once a second while the
     kernel is idle; ``player.state`` is the connection state (``connected``, ...).
     Each view (each cell showing the player) has its own peer connection; closing a view
-    sends the WHEP DELETE. On failure a view retries every 2 s.
+    sends the WHEP DELETE. On failure a view retries every 2 s. A ``whep_url`` of the form
+    ``janus:http://HOST:8088/janus?id=N`` watches a forwarded stream through Janus instead.
     """
 
     _esm = player_esm()

@@ -80,7 +80,7 @@ export function createPlayer(container, options) {
     framesShown: 0, video, root, sizeChanges: [],
     get pc() { return pc; }, // the live RTCPeerConnection, for getStats in tools
   };
-  let pc = null, where = null, retry = null, wanted = false, last = null, destroyed = false;
+  let pc = null, where = null, retry = null, wanted = false, last = null, destroyed = false, janus = null;
   let url = opts.url, token = opts.token, overlayOn = opts.overlay, stoppedReason = null;
   let results = []; // analysis results by the RTP timestamp of the frame they describe
   let shownRtp = null, lastSize = "", shownTimes = [];
@@ -134,9 +134,6 @@ export function createPlayer(container, options) {
     if (!url) { setState("waiting for the server"); return; }  // plays when the URL is set
     setState("connecting");
     const peer = (pc = new RTCPeerConnection({ iceServers: [] }));
-    peer.addTransceiver("video", { direction: "recvonly" });
-    const channel = peer.createDataChannel("analysis");
-    channel.onmessage = onMessage;
     peer.ontrack = (event) => {
       video.srcObject = event.streams[0] || new MediaStream([event.track]);
       const started = video.play();
@@ -148,6 +145,10 @@ export function createPlayer(container, options) {
       setState(state, state === "failed");
       if ((state === "failed" || state === "disconnected") && wanted) { stop(false); scheduleRetry(); }
     };
+    if (url.startsWith("janus:")) return playJanus(peer);
+    peer.addTransceiver("video", { direction: "recvonly" });
+    const channel = peer.createDataChannel("analysis");
+    channel.onmessage = onMessage;
     try {
       await peer.setLocalDescription(await peer.createOffer());
       await waitForIce(peer);
@@ -175,6 +176,21 @@ export function createPlayer(container, options) {
     }
   }
 
+  // through a Janus mountpoint: url "janus:http://HOST:8088/janus?id=N" (janus.js)
+  async function playJanus(peer) {
+    try {
+      const watchJanus = globalThis.streamlabWatchJanus || (await import("./janus.js")).watchJanus;
+      const session = await watchJanus(peer, url.slice("janus:".length), onMessage);
+      if (peer !== pc) { session.hangup(); return; }
+      janus = session;
+    } catch (error) {
+      if (peer !== pc) return;
+      setState("unreachable: " + (error && error.message ? error.message : error), true);
+      await stop(false);
+      scheduleRetry();
+    }
+  }
+
   async function stop(userAsked) {
     if (userAsked) {
       wanted = false;
@@ -182,6 +198,7 @@ export function createPlayer(container, options) {
     }
     const peer = pc, session = where;
     pc = null; where = null; last = null; results = [];
+    if (janus) { janus.hangup(); janus = null; }
     if (session) {
       fetch(session, { method: "DELETE", headers: headers(), keepalive: true }).catch(() => {});
     }

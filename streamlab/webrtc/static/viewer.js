@@ -1,11 +1,21 @@
 // streamlab viewer page: pick a stream, play it with the shared player module (player.js).
 // State for tests and tools: window.streamlab = {state, stats, overlayDrawn, latencies, ...}.
+// ?via=janus watches a forwarded stream through its Janus mountpoint (?janus=URL: Janus's
+// HTTP API as this browser reaches it, when not at the address streamlab forwards to).
 import { createPlayer } from "/static/player.js";
 
 const params = new URLSearchParams(location.search);
 const token = params.get("token");
 const $ = (id) => document.getElementById(id);
 const whep = (name) => "/whep/" + encodeURIComponent(name);
+const forwards = {};  // stream name -> its first Janus forward ({target, mountpoint})
+
+function janusUrl(name) {
+  const forward = forwards[name];
+  if (!forward) return null;
+  const api = params.get("janus") || forward.target.replace(/^janus:/, "");
+  return "janus:" + api.split("?")[0] + "?id=" + forward.mountpoint;
+}
 
 function setState(text) {
   $("state").textContent = text;
@@ -36,6 +46,7 @@ async function loadStreams() {
     const option = document.createElement("option");
     option.value = s.name;
     option.textContent = s.name + " (" + s.delivery.codec + ")";
+    if (s.forwards && s.forwards.length) forwards[s.name] = s.forwards[0];
     select.appendChild(option);
   }
   const chosen = params.get("stream");
@@ -45,7 +56,9 @@ async function loadStreams() {
 function play() {
   const name = $("streams").value;
   if (!name) { setState("no stream"); return; }
-  player.setUrl(whep(name), token);
+  const viaJanus = params.get("via") === "janus";
+  if (viaJanus && !forwards[name]) { setState("no stream forwarded to Janus: " + name); return; }
+  player.setUrl(viaJanus ? janusUrl(name) : whep(name), token);
   player.play();
 }
 
