@@ -25,6 +25,8 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 PROFILES = ("constrained-baseline", "baseline", "main", "high")
 CODECS = ("h264", "h265")
+AUDIO_CODECS = ("none", "pcma", "pcmu", "aac")
+WAVES = ("sine", "ticks")
 
 
 @functools.cache
@@ -61,6 +63,10 @@ class TestCamera:
     is refused with 461). ``codec="h265"`` makes an H.265 camera (x265, Main profile, no
     B-frames; ``profile``, ``slices`` and ``bframes`` are H.264's and must stay default).
     ``freeze()``/``thaw()`` stop and resume the server (SIGSTOP/CONT).
+
+    ``audio`` (``pcma``, ``pcmu`` or ``aac``) adds a microphone: a live test tone
+    (``wave="sine"``) or clicks (``wave="ticks"``) as a second RTSP stream; ``"none"`` (the
+    default) is a video-only camera.
     """
 
     __test__ = False  # not a pytest test class
@@ -81,6 +87,8 @@ class TestCamera:
         bframes: int = 0,
         transport: str = "any",
         codec: str = "h264",
+        audio: str = "none",
+        wave: str = "sine",
     ) -> None:
         if not 1 <= fps <= 60:
             raise ConfigError(f"camera fps must be between 1 and 60, got {fps}")
@@ -98,6 +106,11 @@ class TestCamera:
             raise ConfigError(f"camera codec must be one of {CODECS}, got {codec!r}")
         if codec == "h265" and (profile != PROFILES[0] or slices != 1 or bframes):
             raise ConfigError("camera profile, slices and bframes apply to H.264 only")
+        if audio not in AUDIO_CODECS:
+            raise ConfigError(f"camera audio must be one of {AUDIO_CODECS}, got {audio!r}")
+        if wave not in WAVES:
+            raise ConfigError(f"camera wave must be one of {WAVES}, got {wave!r}")
+        self.audio, self.wave = audio, wave
         self.codec = codec
         self.gop, self.profile, self.slices = gop, profile, slices
         self.bframes, self.transport = bframes, transport
@@ -135,6 +148,8 @@ class TestCamera:
             "--slices", str(self.slices), "--bframes", str(self.bframes),
             "--transport", self.transport, "--codec", self.codec,
         ]  # fmt: skip
+        if self.audio != "none":
+            command += ["--audio", self.audio, "--wave", self.wave]
         if self.source == "broken":
             return [*command, "--mode", "broken"]
         if self.source.startswith("synthetic:"):

@@ -14,6 +14,9 @@ Camera conditions (encoded modes): ``--codec h264|h265`` (x264enc + rtph264pay, 
 + rtph265pay), ``--gop`` frames between keyframes, ``--profile``, ``--slices`` per frame,
 ``--bframes`` (the last three H.264 only), and ``--transport udp|tcp`` to accept only that
 lower transport (a SETUP asking for the other one gets ``461 Unsupported Transport``).
+``--audio pcma|pcmu|aac`` adds a second stream (``pay1``): ``audiotestsrc`` (``--wave``:
+``sine`` tone or ``ticks`` clicks) encoded as PCMA or PCMU (8 kHz mono) or AAC (48 kHz
+mono); ``none`` (the default) sends video only.
 
 Prints ``READY rtsp://127.0.0.1:PORT/PATH`` once listening; stops on SIGTERM/SIGINT.
 """
@@ -70,7 +73,49 @@ def encoder(args):
     )
 
 
+AUDIO = {
+    "pcma": "audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay name=pay1 pt=8",
+    "pcmu": "audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1 pt=0",
+    "aac": "audio/x-raw,rate=48000,channels=1 ! avenc_aac ! rtpmp4gpay name=pay1 pt=97",
+}
+
+
+def audio_branch(args):
+    """The camera's microphone: a live test tone (or clicks), encoded as ``--audio``."""
+    if args.audio == "none":
+        return ""
+    return (
+        f" audiotestsrc name=mic is-live=true wave={args.wave} volume=0.3 samplesperbuffer=160 "
+        f"! audioconvert ! audioresample ! {AUDIO[args.audio]}"
+    )
+
+
+def live_microphone(factory, media):
+    """The test tone answers "not seekable", like the live video: else the server tries
+    to seek the media at PLAY (clients send a Range), the video's appsrc refuses, and PLAY
+    fails."""
+    mic = media.get_element().get_by_name("mic")
+    if mic is None:
+        return
+
+    def not_seekable(pad, info):
+        query = info.get_query()
+        if query.type != Gst.QueryType.SEEKING:
+            return Gst.PadProbeReturn.OK
+        query.set_seeking(Gst.Format.TIME, False, 0, -1)
+        return Gst.PadProbeReturn.HANDLED
+
+    mic.get_static_pad("src").add_probe(Gst.PadProbeType.QUERY_UPSTREAM, not_seekable)
+
+
 def launch_line(args):
+    line = video_line(args)
+    if args.mode == "broken" or not audio_branch(args):
+        return line
+    return line[: line.rindex(")")].rstrip() + audio_branch(args) + " )"
+
+
+def video_line(args):
     if args.mode == "raw":
         size = f"width={args.width},height={args.height}"
         caps = f"video/x-raw,format=BGR,{size},framerate={args.fps}/1"
@@ -174,6 +219,8 @@ def main():
         default="any",
         help="lower transports the server accepts (others get 461)",
     )
+    parser.add_argument("--audio", choices=["none", *AUDIO], default="none")
+    parser.add_argument("--wave", choices=["sine", "ticks"], default="sine")
     args = parser.parse_args()
 
     Gst.init(None)
@@ -191,6 +238,8 @@ def main():
     if args.mode == "raw":
         feeder = RawFeeder(args.width * args.height * 3)
         factory.connect("media-configure", feeder.attach)
+    if args.audio != "none":
+        factory.connect("media-configure", live_microphone)
     server.get_mount_points().add_factory("/" + args.path.strip("/"), factory)
     if server.attach(None) == 0:
         print(f"ERROR cannot listen on 127.0.0.1:{args.port}", flush=True)

@@ -17,6 +17,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--source", default="synthetic://", help="synthetic://?objects=3&seed=0 or a video file"
     )
+    parser.add_argument(
+        "--audio", default="none", choices=["none", "pcma", "pcmu", "aac"],
+        help="a microphone: a test tone as PCMA, PCMU or AAC (default none)",
+    )  # fmt: skip
+    parser.add_argument("--wave", default="sine", choices=["sine", "ticks"], help="tone or clicks")
     parser.set_defaults(run=run)
 
 
@@ -26,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     camera = TestCamera(
         port=args.port, path=args.path, size=parse_size(args.size), fps=args.fps,
-        source=args.source,
+        source=args.source, audio=args.audio, wave=args.wave,
     )  # fmt: skip
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
