@@ -82,6 +82,7 @@ class BandwidthEstimator:
         self._remb_at = float("-inf")
         self._remb_dropped_at = float("-inf")
         self.delivered_bps: float | None = None
+        self.probed = False
         self.queue_delay_s: float | None = None
         self._queue_since: tuple[float, float] | None = None  # (at, delay) it went over
 
@@ -203,8 +204,15 @@ class BandwidthEstimator:
         """When loss or a falling REMB last cut the estimate (-inf: never)."""
         return self._last_cut
 
+    @property
+    def known(self) -> bool:
+        """Whether anything measured the link yet (two receiver reports, a REMB or a
+        probe's verdict); before, the estimate is only the start value."""
+        return self.reports > 1 or self.remb_bps is not None or self.probed
+
     def apply_probe(self, bps: float, at: float) -> None:
         """A probe's verdict: the link carried ``bps`` (or, after overuse, about that)."""
+        self.probed = True
         self._set(bps, at)
         self._history.clear()  # growth starts from the probed rate, not an older minimum
         self._history.append((at, self.target_bps))

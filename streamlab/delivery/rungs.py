@@ -53,7 +53,7 @@ def load_of(delivery: StreamDelivery, viewer: Viewer, at: float) -> Load:
     encoder = delivery.encoders.get(delivery._key(viewer, viewer.rung))
     rung = delivery.ladder[viewer.rung]
     estimator = viewer.estimator
-    known = estimator.reports > 1 or estimator.remb_bps is not None
+    known = estimator.known
     return Load(
         encode_s=encoder.encoder.last_encode_s if encoder is not None else 0.0,
         budget_s=1.0 / rung.fps,

@@ -161,8 +161,7 @@ class Viewer:
             "fps": rung.fps if rung else None,
             "target_bps": rung.bitrate if rung else None,
             "quality": self.strategy.name,
-            "estimate_bps": estimator.estimate_bps
-            if estimator.reports or estimator.remb_bps
+            "estimate_bps": estimator.estimate_bps if estimator.reports or estimator.known
             else None,
             "remb_bps": estimator.remb_bps,
             "loss": round(estimator.loss, 4),
