@@ -65,6 +65,12 @@ class StreamingConfig(BaseSettings):
     playout_delay: str = Field(
         "0", description="how long the browser may hold a frame: 0, browser, MS or MIN-MAX (ms)"
     )
+    audio: Literal["auto", "opus", "off"] = Field(
+        "auto",
+        description="the camera's audio to viewers: auto (PCMA/PCMU/Opus pass through to "
+        "viewers that offered them, anything else is transcoded to Opus once per stream), "
+        "opus (always transcode) or off (no audio track)",
+    )
     passthrough_join: Literal["gop", "bridge", "wait"] = Field(
         "bridge", description="how a passthrough viewer starts between the camera's keyframes"
     )

@@ -35,7 +35,7 @@ LIVE_SETTINGS = frozenset(
     {"buffering", "skipping", "analyze", "overlay", "target_fps", "frame_skip_interval",
      "analysis_frame_interval", "detection_frame_interval", "analysis_lag_budget_ms",
      "quality", "codec", "network", "stage_delay_ms", "passthrough_join",
-     "rtp_clock", "playout_delay", "start_bitrate"}
+     "rtp_clock", "playout_delay", "start_bitrate", "audio"}
 )  # fmt: skip
 
 
@@ -303,6 +303,7 @@ class Pipeline:
             "height": source.height,
             "codec": source.codec,
             "transport": source.transport,
+            "audio": source.audio.to_dict() if source.audio is not None else None,
             "buffering": self.config.buffering,
             "skipping": self.skip.name,
             "analyze": list(self.config.analyze),

@@ -24,7 +24,8 @@ class ProbeReport:
 
     ``error`` is the error the source ended in (None when it was streaming at the end);
     ``recovered`` lists the last error of each outage it came back from. ``transport`` is
-    the RTSP lower transport in use (``tcp``/``udp``; empty for other sources)."""
+    the RTSP lower transport in use (``tcp``/``udp``; empty for other sources). ``audio``
+    is the camera's audio stream (codec, rate, channels), None when it sends none."""
 
     url: str
     width: int = 0
@@ -39,6 +40,7 @@ class ProbeReport:
     dropped: int = 0
     state: str = ""
     transport: str = ""
+    audio: dict[str, Any] | None = None
     error: str | None = None
     recovered: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -162,4 +164,5 @@ def _report(
     report.error = source.outage
     report.recovered = list(source.recovered)
     report.transport = source.transport
+    report.audio = source.audio.to_dict() if source.audio is not None else None
     return report

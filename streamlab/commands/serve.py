@@ -36,6 +36,10 @@ def add_parser(subparsers: Any) -> None:
         "--playout-delay",
         help="how long browsers may hold a frame: 0 (default: at once) | browser | MS | MIN-MAX",
     )
+    parser.add_argument(
+        "--audio", choices=["auto", "opus", "off"],
+        help="the camera's audio: auto (default: PCMA/PCMU pass through, else Opus) | opus | off",
+    )  # fmt: skip
     parser.add_argument("--analyze", help="detectors, e.g. motion,people")
     parser.add_argument(
         "--overlay", action="store_true", default=None,
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     analyze = [n.strip() for n in args.analyze.split(",") if n.strip()] if args.analyze else None
     config = load_config(codec=args.codec, quality=args.quality, network=args.network,
                          analyze=analyze, playout_delay=args.playout_delay, overlay=args.overlay,
-                         start_bitrate=args.start_bitrate,
+                         audio=args.audio, start_bitrate=args.start_bitrate,
                          skipping=args.skipping, buffering=args.buffering, host=args.host,
                          port=args.port)  # fmt: skip
     if len(args.name) > len(args.source):

@@ -87,6 +87,8 @@ def on_settings(delivery: StreamDelivery, event: SettingsChanged) -> None:
         delivery.playout_spec = str(changes["playout_delay"])
         for viewer in delivery.viewers.values():
             tell_playout(delivery, viewer)
+    if "audio" in changes:
+        delivery.audio.set_mode(str(changes["audio"]))
     if "passthrough_join" in changes:
         delivery.join = changes["passthrough_join"]
         delivery.gop = GopCache()

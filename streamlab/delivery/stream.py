@@ -20,6 +20,7 @@ import av
 from streamlab.clock import now
 from streamlab.config import StreamingConfig
 from streamlab.delivery import passthrough, routing, rungs, settings
+from streamlab.delivery.audio import StreamAudio
 from streamlab.delivery.clock import MediaClock
 from streamlab.delivery.encoders import EncoderKey, RungEncoder
 from streamlab.delivery.estimate import BandwidthEstimator
@@ -74,6 +75,7 @@ class StreamDelivery:
         self.ladder: tuple[Level, ...] | None = None
         self._source_size: tuple[int, int] | None = None
         self.clock = MediaClock(config.rtp_clock)
+        self.audio = StreamAudio(config.audio, self.clock, stream)  # one clock for both tracks
         self.playout_spec = config.playout_delay
         self.overlay = config.overlay
         self.messages = AnalysisMessages()
@@ -174,6 +176,7 @@ class StreamDelivery:
                 twcc.unhook(viewer.track.sender.transport)
             viewer.track.sender = None
         viewer.on_keyframe = None
+        self.audio.remove_viewer(viewer_id)
         routing.sync_encoders(self)
 
     def update_viewer(self, viewer_id: str, **changes: str | None) -> dict[str, Any]:
@@ -216,6 +219,7 @@ class StreamDelivery:
         """Take the camera's access units straight from the source thread (before decode),
         for passthrough viewers; sources without access units are left alone."""
         passthrough.attach_units(self, source)
+        self.audio.attach(source)
 
     def offer(self, frame: Frame) -> None:
         if not self.viewers and not self.forwards:
@@ -254,6 +258,7 @@ class StreamDelivery:
         self._unsubscribe()
         for viewer_id in list(self.viewers):
             self.remove_viewer(viewer_id)
+        self.audio.close()
         for encoder in self.encoders.values():
             self._retire(encoder)
         self.encoders.clear()
@@ -304,6 +309,7 @@ class StreamDelivery:
             "encoder_skipped": sum(e.busy_drops for e in self.encoders.values()),
             "viewer_drops": sum(v.track.dropped for v in self.viewers.values()),
             "bytes_sent": self.bytes_sent,
+            "audio": self.audio.stats(),
         }
 
 

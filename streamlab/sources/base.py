@@ -14,6 +14,7 @@ from streamlab.errors import BufferClosedError
 from streamlab.events import EventBus, FrameCaptured, FrameDropped
 from streamlab.frame import EncodedUnit, Frame
 from streamlab.manager import StreamState, StreamStateMachine
+from streamlab.sources.audio import AudioFormat, AudioListener, AudioUnit
 from streamlab.strategies.buffering import (
     BufferPolicy,
     BufferStats,
@@ -47,6 +48,8 @@ class SourceStats:
     packets: int = 0  # demuxed, of any kind (frames count only pictures after a keyframe)
     keyframes: int = 0  # demuxed packets flagged as keyframes
     transport: str = ""
+    audio: AudioFormat | None = None  # the camera's audio stream (None: it sends none)
+    audio_packets: int = 0
     errors: list[str] = field(default_factory=list)
     outage: str | None = None  # last error of the outage going on now, if any
     recovered: list[str] = field(default_factory=list)  # last error of each outage survived
@@ -116,6 +119,7 @@ class Source(ABC):
         self.stats = SourceStats()
         self._subscribers: list[Subscription] = []
         self._unit_listeners: list[UnitListener] = []
+        self._audio_listeners: list[AudioListener] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -163,6 +167,25 @@ class Source(ABC):
                 self._unit_listeners = [x for x in self._unit_listeners if x is not listener]
 
         return remove
+
+    def add_audio_listener(self, listener: AudioListener) -> Callable[[], None]:
+        """Call ``listener(unit, received_at)`` from the source thread for every encoded
+        audio packet as it is demuxed (it must only queue it). Sources without audio
+        never call it. Returns a remover."""
+        with self._lock:
+            self._audio_listeners = [*self._audio_listeners, listener]
+
+        def remove() -> None:
+            with self._lock:
+                self._audio_listeners = [x for x in self._audio_listeners if x is not listener]
+
+        return remove
+
+    def _forward_audio(self, unit: AudioUnit) -> None:
+        self.stats.audio_packets += 1
+        received = now()
+        for listener in self._audio_listeners:
+            listener(unit, received)
 
     @property
     def subscribers(self) -> int:

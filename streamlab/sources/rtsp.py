@@ -24,6 +24,7 @@ from streamlab.events import EventBus, Reconnecting, Stalled
 from streamlab.frame import EncodedUnit, Frame, decoded_pixels
 from streamlab.manager import StreamState
 from streamlab.sources import interrupt
+from streamlab.sources.audio import AudioUnit, audio_format
 from streamlab.sources.backoff import Backoff, BreakerState, CircuitBreaker
 from streamlab.sources.base import Source
 from streamlab.sources.transport import TransportChooser, is_refusal
@@ -230,11 +231,14 @@ class RtspSource(Source):
             rate = stream.average_rate or stream.guessed_rate
             self.stats.nominal_fps = float(rate) if rate else self.stats.nominal_fps
             extradata = bytes(context.extradata) if context.extradata else None
-            self._demux(container, stream, extradata, read_timeout)
+            audio = container.streams.audio[0] if container.streams.audio else None
+            self.stats.audio = audio_format(audio) if audio is not None else None
+            self._demux(container, stream, extradata, read_timeout, audio)
 
     def _demux(
-        self, container: Any, stream: Any, extradata: bytes | None, read_timeout: float
-    ) -> None:
+        self, container: Any, stream: Any, extradata: bytes | None, read_timeout: float,
+        audio: Any = None,
+    ) -> None:  # fmt: skip
         time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
         seen_keyframe = False
         held = HeldGroup()
@@ -242,10 +246,13 @@ class RtspSource(Source):
         last_frame = time.monotonic()
         codec = self.stats.codec
         try:
-            for packet in container.demux(stream):
+            for packet in container.demux(*(s for s in (stream, audio) if s is not None)):
                 if self._stopping.is_set():
                     return
                 if packet.size == 0:
+                    continue
+                if audio is not None and packet.stream is audio:
+                    self._audio_packet(packet, audio)
                     continue
                 data = pending + bytes(packet)
                 self.stats.packets += 1
@@ -306,6 +313,16 @@ class RtspSource(Source):
                      ms=round((time.monotonic() - started) * 1000, 1))  # fmt: skip
             self._resync = False
         return self._decoding(keyframe)
+
+    def _audio_packet(self, packet: Any, audio: Any) -> None:
+        """Hand an audio packet on at once: it never waits for video decoding."""
+        format_ = self.stats.audio
+        if format_ is None or not self._audio_listeners:
+            self.stats.audio_packets += 1
+            return
+        time_base = Fraction(packet.time_base or audio.time_base or Fraction(1, format_.rate))
+        unit = AudioUnit(bytes(packet), format_, packet.pts, time_base, self.stats.connects)
+        self._forward_audio(unit)
 
     def _forward(self, data: bytes, keyframe: bool, pts: int | None, extra: bytes | None) -> None:
         unit = EncodedUnit(data, self.stats.codec, keyframe, pts, extra)

@@ -45,6 +45,9 @@ class Received:
     arrivals: list[float] = field(default_factory=list)  # wall-clock second of each frame
     frame_sizes: list[tuple[int, int]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    audio_frames: int = 0  # decoded audio frames (with ``audio=...``)
+    audio_samples: int = 0
+    audio_peak: int = 0  # the loudest sample seen (s16): 0 is silence
 
 
 class WhepClient:
@@ -59,11 +62,14 @@ class WhepClient:
         codecs: tuple[str, ...] | None = None,
         data_channel: bool = True,
         transport_cc: bool = True,
+        audio: tuple[str, ...] = (),
     ) -> None:
         """``codecs`` limits the offer to these video MIME types (e.g. ``("video/H264",)``,
         ``("video/AV1",)``), like a browser that can decode only those. ``transport_cc``
         offers transport-wide congestion control and, when the server answers it, reports
-        each packet's arrival as browsers do (aiortc alone sends only REMB)."""
+        each packet's arrival as browsers do (aiortc alone sends only REMB). ``audio``
+        also offers audio in these MIME types (e.g. ``("audio/PCMA", "audio/opus")``) and
+        counts the decoded audio frames; ``audio_codec`` is the one answered."""
         register()  # VP9 and AV1 next to aiortc's VP8 and H.264
         self.url = url
         self.codecs = codecs
@@ -74,6 +80,9 @@ class WhepClient:
         self.location: str | None = None
         self.received = Received()
         self.codec: str | None = None
+        self.audio = audio
+        self.audio_codec: str | None = None
+        self._audio_reader: asyncio.Task[None] | None = None
         self.transport_cc = transport_cc
         self.feedback_writer: twcc.FeedbackWriter | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -102,6 +111,13 @@ class WhepClient:
                 transceiver.setCodecPreferences(
                     [c for c in offered if c.mimeType.lower() in wanted]
                 )
+            if self.audio:
+                wanted_audio = {c.lower() for c in self.audio}
+                audio_caps = RTCRtpReceiver.getCapabilities("audio")
+                pc.addTransceiver("audio", direction="recvonly").setCodecPreferences(
+                    [c for c in (audio_caps.codecs if audio_caps else [])
+                     if c.mimeType.lower() in wanted_audio]
+                )  # fmt: skip
             if self.data_channel:
                 channel = pc.createDataChannel("analysis")
 
@@ -112,6 +128,9 @@ class WhepClient:
 
             @pc.on("track")
             def on_track(track: Any) -> None:
+                if track.kind == "audio":
+                    self._audio_reader = asyncio.ensure_future(self._read_audio(track))
+                    return
                 self._track = track
                 self._track_ready.set()
 
@@ -130,7 +149,9 @@ class WhepClient:
             self.location = urljoin(self.url, response.headers["Location"])
         await pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
         for transceiver in pc.getTransceivers():
-            if transceiver.receiver and transceiver._codecs:
+            if transceiver.receiver and transceiver._codecs and transceiver.kind == "audio":
+                self.audio_codec = transceiver._codecs[0].mimeType
+            elif transceiver.receiver and transceiver._codecs:
                 self.codec = transceiver._codecs[0].mimeType
         extension_id = twcc.offered_id(body) if self.transport_cc else None
         dtls = next((t.receiver.transport for t in pc.getTransceivers() if t.receiver), None)
@@ -206,6 +227,18 @@ class WhepClient:
                     received.seqs.append(code.seq)
                     received.latencies_ms.append(now_ms() - code.captured_ms)
 
+    async def _read_audio(self, track: Any) -> None:
+        received = self.received
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            received.audio_frames += 1
+            received.audio_samples += frame.samples
+            if received.audio_frames % 10 == 1:  # a sample of the frames is enough
+                received.audio_peak = max(received.audio_peak, int(abs(frame.to_ndarray()).max()))
+
     async def wait_frames(self, count: int, within_s: float = 30.0) -> Received:
         """Until ``count`` frames have arrived in all (TimeoutError after ``within_s``)."""
 
@@ -226,7 +259,7 @@ class WhepClient:
                 http.delete(self.location, headers=self._headers()) as response,
             ):
                 status = response.status
-        for task in (self._reader, self._watchdog):
+        for task in (self._reader, self._watchdog, self._audio_reader):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -12,12 +12,14 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from streamlab.clock import now
 from streamlab.config import StreamingConfig
+from streamlab.delivery.audio import offered_audio
 from streamlab.delivery.stream import StreamDelivery
 from streamlab.delivery.viewer import Viewer
 from streamlab.errors import NegotiationError
 from streamlab.strategies.codec import offered_codecs
 from streamlab.webrtc import codecs as _vp9_av1  # noqa: F401 - registers VP9/AV1 with aiortc
 from streamlab.webrtc import twcc
+from streamlab.webrtc.audio_track import add_audio
 from streamlab.webrtc.ice import (
     allowed_networks,
     filter_candidates,
@@ -84,6 +86,7 @@ async def answer_offer(
             transceiver = pc.addTransceiver(viewer.track, direction="sendonly")
             lighten_sendonly(transceiver)
             transceiver.setCodecPreferences(_preferences(viewer.codec.mime))
+            add_audio(pc, fanout.audio.add_viewer(session_id, offered_audio(sdp)))
 
             @pc.on("datachannel")
             def on_datachannel(channel: object) -> None:
