@@ -93,9 +93,31 @@ def test_the_writer_keeps_the_window_at_most_max_frames_losslessly(tmp_path: Pat
 
 @pytest.mark.parametrize("conflict", [
     {"measure_quality": False}, {"viewer": "chromium"}, {"codec": "passthrough"},
-    {"baseline": "restreamer", "source": "camera:320x240@15"},
+    {"baseline": "pyav", "source": "camera:320x240@15"},
 ])  # fmt: skip
 def test_save_video_where_nothing_is_scored_is_one_config_error(conflict: dict) -> None:
     table = {"name": "x", "source": "synthetic://", "save_video": True, **conflict}
     with pytest.raises(ConfigError, match="save_video needs scored frames"):
         Scenario.from_table(table)
+
+
+@pytest.mark.parametrize("tapped", [{"codec": "passthrough"}, {"baseline": "restreamer"}])
+def test_save_video_of_a_tapped_camera_run_is_accepted(tapped: dict) -> None:
+    """Passthrough and the restreamer are scored against a reference tap of the camera."""
+    Scenario.from_table({"name": "x", "source": "camera:320x240@15", "save_video": True,
+                         **tapped})  # fmt: skip
+
+
+@pytest.mark.rtsp
+@pytest.mark.parametrize("tapped", [{"baseline": "restreamer"}, {"codec": "passthrough"}])
+def test_the_restreamer_and_passthrough_are_scored_against_a_tap_of_the_camera(
+    tapped: dict,
+) -> None:
+    """Neither decodes what the viewer gets from streamlab's pipeline, so a reference tap (the
+    camera decoded by a process of its own, keyed by the camera's frame codes) scores them."""
+    scenario = Scenario.from_table({"name": "tapped", "source": "camera:320x240@15",
+                                    "warmup_s": 1, "duration_s": 3, **tapped})  # fmt: skip
+    run = run_one(scenario)
+    assert not run.error, run.error
+    assert run.metrics.get("quality_frames", 0) >= 15, run.metrics
+    assert 28 < run.metrics["psnr_y_mean_db"] <= 48, run.metrics

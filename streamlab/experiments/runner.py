@@ -151,11 +151,17 @@ async def _measure(scenario: Scenario, source: str, result: RunResult, tick: Tic
                    json.dumps(scenario.settings)]  # fmt: skip
     with contextlib.ExitStack() as stack:
         reference = video_dir = None
-        if _scores(scenario):
+        if _scores(scenario) or _taps(scenario, source):
             reference = stack.enter_context(reference_folder())
-            command += ["--reference", reference]
             if scenario.save_video:
                 video_dir = result.video_dir = tempfile.mkdtemp(prefix="streamlab-video-")
+        if _scores(scenario):
+            command += ["--reference", str(reference)]
+        elif reference is not None:  # a tap of its own: the server under test pays nothing
+            tap = [*HOSTS, "serve", "--source", source, "--name", "reference",
+                   "--reference", reference]  # fmt: skip
+            tapped = stack.enter_context(Child(tap, what="reference tap"))
+            await asyncio.to_thread(tapped.ready, "viewer:", 40.0)
         child = stack.enter_context(Child(command, what=f"{scenario.system} server"))
         base = await asyncio.to_thread(child.ready, "viewer:", 40.0)  # waits on a Condition
         await measure_viewers(scenario, base, child, result, tick, reference, video_dir)
@@ -175,6 +181,17 @@ def _scores(scenario: Scenario) -> bool:
     return (
         scenario.measure_quality and not scenario.baseline
         and str(scenario.settings.get("codec", "")) != "passthrough"
+    )  # fmt: skip
+
+
+def _taps(scenario: Scenario, source: str) -> bool:
+    """Whether the run scores its viewers against a reference tap: the camera decoded by a
+    process of its own, keyed by the camera's frame codes (the restreamer, and streamlab's
+    passthrough, which never decodes what it forwards)."""
+    passthrough = str(scenario.settings.get("codec", "")) == "passthrough"
+    return (
+        scenario.measure_quality and (scenario.baseline == "restreamer" or passthrough)
+        and source.startswith(("rtsp://", "rtsps://"))
     )  # fmt: skip
 
 

@@ -153,7 +153,7 @@ class Scenario:
         if not isinstance(run.get("measure_quality", True), bool):
             raise ConfigError(f"{label}: 'measure_quality' must be true or false")
         _check_settings(label, data)
-        _check_save_video(label, run, data)
+        _check_save_video(label, {**run, "source": source}, data)
         return cls(name=name.strip(), source=source.strip(), settings=data, **run)
 
 
@@ -182,18 +182,22 @@ def _check_save_video(label: str, run: dict[str, Any], settings: dict[str, Any])
         raise ConfigError(f"{label}: 'save_video' must be true or false")
     if not save:
         return
+    source = str(run.get("source", ""))
+    camera = source.startswith(("camera:", "rtsp://", "rtsps://"))
+    tapped = run.get("baseline") == "restreamer" or settings.get("codec") == "passthrough"
     reasons = (
         (not run.get("measure_quality", True), "measure_quality is false"),
         (run.get("viewer", "aiortc") != "aiortc", "the viewer is chromium"),
-        (bool(run.get("baseline")), "a baseline keeps no reference frames"),
         (run.get("viewers", 1) == 0, "viewers = 0"),
-        (settings.get("codec") == "passthrough", "passthrough keeps no reference frames"),
+        (tapped and not camera, "a reference tap needs a camera source (camera: or rtsp://)"),
+        (bool(run.get("baseline")) and run.get("baseline") != "restreamer",
+         f"the {run.get('baseline')} baseline has no viewer to score"),
     )
     why = next((reason for failed, reason in reasons if failed), "")
     if why:
         raise ConfigError(f"{label}: save_video needs scored frames (measure_quality, an "
-                          "aiortc viewer, streamlab's server, a codec that encodes), "
-                          f"but {why}")  # fmt: skip
+                          "aiortc viewer of streamlab or the restreamer; passthrough and the "
+                          f"restreamer from a camera), but {why}")  # fmt: skip
 
 
 def _check_settings(label: str, settings: dict[str, Any]) -> None:
