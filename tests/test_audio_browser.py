@@ -59,3 +59,21 @@ def test_chromium_hears_a_pcma_camera_untouched(chromium_page, camera_factory) -
     assert first["mime"] == "audio/PCMA", "the camera's own codec"
     assert later["samples"] > first["samples"], "samples keep coming"
     assert later["level"] > 0, "a tone, not silence"
+
+
+def test_the_viewer_page_plays_the_sound_muted_until_unmuted(chromium_page, camera_factory) -> None:  # type: ignore[no-untyped-def]
+    camera = camera_factory(audio="pcma", size=(320, 240), fps=15)
+    with served_by_cli("--source", camera.url, "--name", "cam") as url:
+        page = chromium_page
+        page.goto(url)
+        page.wait_for_function(
+            "(() => { const v = document.querySelector('.streamlab-player video');"
+            " return v && v.srcObject && v.srcObject.getAudioTracks().length === 1"
+            " && v.srcObject.getVideoTracks().length === 1; })()",
+            timeout=30_000,
+        )
+        video = ".streamlab-player video"
+        assert page.eval_on_selector(video, "v => v.muted"), "muted until the user unmutes"
+        page.click(".streamlab-player .sl-sound")
+        assert not page.eval_on_selector(video, "v => v.muted")
+        assert page.inner_text(".streamlab-player .sl-sound") == "mute"

@@ -16,6 +16,7 @@ const STYLE = `
 .streamlab-player .sl-badge { position: absolute; left: 6px; bottom: 6px; line-height: 1.2;
   padding: 1px 6px; border-radius: 3px; background: rgba(0,0,0,.6); color: #8c8; }
 .streamlab-player .sl-badge.bad { color: #e66; }
+.streamlab-player .sl-sound { position: absolute; right: 6px; bottom: 6px; }
 .streamlab-player table { border-collapse: collapse; min-width: 190px; }
 .streamlab-player td { padding: 1px 6px; } .streamlab-player td:first-child { color: #888; }
 `;
@@ -67,7 +68,13 @@ export function createPlayer(container, options) {
   canvas.className = "sl-overlay";
   const badge = doc.createElement("span");
   badge.className = "sl-badge";
-  stage.append(video, canvas, badge);
+  // the camera's sound plays muted (as browsers require) until the user unmutes it
+  const sound = doc.createElement("button");
+  sound.className = "sl-sound";
+  sound.textContent = "unmute";
+  sound.style.display = "none";  // shown when the stream has sound
+  sound.onclick = () => { video.muted = !video.muted; sound.textContent = video.muted ? "unmute" : "mute"; };
+  stage.append(video, canvas, badge, sound);
   const table = doc.createElement("table");
   table.appendChild(doc.createElement("tbody"));
   if (!opts.stats) table.style.display = "none";
@@ -134,8 +141,12 @@ export function createPlayer(container, options) {
     if (!url) { setState("waiting for the server"); return; }  // plays when the URL is set
     setState("connecting");
     const peer = (pc = new RTCPeerConnection({ iceServers: [] }));
+    const media = new MediaStream();  // the picture and, when the stream has it, the sound
+    sound.style.display = "none";
     peer.ontrack = (event) => {
-      video.srcObject = event.streams[0] || new MediaStream([event.track]);
+      media.addTrack(event.track);
+      if (event.track.kind === "audio") sound.style.display = "";
+      if (video.srcObject !== media) video.srcObject = media;
       const started = video.play();
       if (started && started.catch) started.catch(() => {});
     };
@@ -147,6 +158,7 @@ export function createPlayer(container, options) {
     };
     if (url.startsWith("janus:")) return playJanus(peer);
     peer.addTransceiver("video", { direction: "recvonly" });
+    peer.addTransceiver("audio", { direction: "recvonly" });
     const channel = peer.createDataChannel("analysis");
     channel.onmessage = onMessage;
     try {
