@@ -15,10 +15,10 @@ A step schedule (``--schedule 800k@0,2M@10,600k@20``) changes the capacity durin
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 from typing import Any
+
+from rows import write_rows  # benchmarks/rows.py
 
 from streamlab.experiments.behind import watch_behind
 from streamlab.experiments.bottleneck import KernelBottleneck, available
@@ -79,9 +79,7 @@ def main() -> int:
                 print(f"| {row['rate']} | {viewer} | {server} | {row['fps']} | {row['freezes']} "
                       f"| {row['frozen_ms']} | {row['harmonic_fps']} | {row['size_at_end']} "
                       f"| {row['first_shown_s']} | {row['queue_dropped']} |", flush=True)  # fmt: skip
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(rows, indent=1))
+    write_rows(args.out, rows)
     return 0
 
 

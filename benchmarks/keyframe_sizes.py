@@ -14,14 +14,13 @@ the rung's rate (what it adds to the queue). Run::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from collections.abc import Iterator
-from pathlib import Path
 
 import av
 import cv2
 import numpy as np
+from rows import write_rows  # benchmarks/rows.py
 
 from streamlab.sources.synthetic import SyntheticScene
 from streamlab.strategies.quality import ladder_for
@@ -92,9 +91,7 @@ def main() -> int:
             print(f"| {row['codec']} | {row['rung']} | {int(row['bitrate']) // 1000} "  # type: ignore[call-overload]
                   f"| {row['keyframe_bytes']} | {row['keyframe_frames']} | {row['inter_bytes']} "
                   f"| {row['queue_ms_at_rung_rate']} |", flush=True)  # fmt: skip
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(rows, indent=1))
+    write_rows(args.out, rows)
     return 0
 
 

@@ -13,6 +13,8 @@ import av
 from aiortc import MediaStreamTrack, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 
+from streamlab.webrtc.track import end_queue
+
 
 class AudioPacketTrack(MediaStreamTrack):
     """Yields the stream's encoded audio (``mime``: ``audio/PCMA``, ``audio/PCMU`` or
@@ -48,9 +50,7 @@ class AudioPacketTrack(MediaStreamTrack):
 
     def stop(self) -> None:
         super().stop()
-        if self.queue.full():
-            self.queue.get_nowait()
-        self.queue.put_nowait(None)
+        end_queue(self.queue)
 
 
 def add_audio(pc: Any, track: AudioPacketTrack | None) -> None:

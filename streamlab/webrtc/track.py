@@ -82,6 +82,12 @@ class ViewerTrack(MediaStreamTrack):
 
     def stop(self) -> None:
         super().stop()
-        if self.queue.full():
-            self.queue.get_nowait()
-        self.queue.put_nowait(None)
+        end_queue(self.queue)
+
+
+def end_queue(queue: asyncio.Queue[Any]) -> None:
+    """Put the end marker (None) in a bounded queue, dropping its oldest item if full, so a
+    reader waiting in ``recv`` wakes and ends."""
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(None)
