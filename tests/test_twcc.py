@@ -121,9 +121,13 @@ def test_queuing_delay_delivered_rate_and_loss_come_from_feedback() -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("offered", [True, False])
-async def test_a_viewer_that_offers_transport_cc_reports_every_packet(offered: bool) -> None:
-    server = Server(sl.load_config(port=0, quality="bandwidth"))
+@pytest.mark.parametrize(("offered", "setting"), [(True, "transport-cc"), (False, "transport-cc"),
+                                                  (True, "remb")])  # fmt: skip
+async def test_a_viewer_that_offers_transport_cc_reports_every_packet(
+    offered: bool, setting: str
+) -> None:
+    """Answered when offered, unless the server's ``congestion_feedback`` is ``remb``."""
+    server = Server(sl.load_config(port=0, quality="bandwidth", congestion_feedback=setting))
     server.add_stream("synthetic://?size=640x360&fps=30", name="demo")
     async with server:
         client = WhepClient(f"{server.url}whep/demo", transport_cc=offered)
@@ -134,8 +138,9 @@ async def test_a_viewer_that_offers_transport_cc_reports_every_packet(offered: b
             (viewer,) = server.streams["demo"].fanout.viewers.values()
             async with aiohttp.ClientSession() as http, http.get(f"{server.url}api/streams") as r:
                 (info,) = (await r.json())["streams"][0]["viewers"]
-            assert info["transport_cc"] is offered
-            if offered:
+            answered = offered and setting == "transport-cc"
+            assert info["transport_cc"] is answered
+            if answered:
                 writer = client.feedback_writer
                 assert writer is not None and writer.sent >= 10, "feedback every 50 ms"
                 assert info["feedback_reports"] >= 10
