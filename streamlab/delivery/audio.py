@@ -8,6 +8,11 @@ video: passthrough packets go straight to the viewers' bounded queues, transcode
 through the transcoder's bounded queue (``opus.py``). Their RTP timestamps come from the
 stream's ``MediaClock`` origin, the one the video uses, so sender reports map both tracks
 to one NTP timeline (``AudioTimeline``).
+
+``stats()["level_dbov"]`` is the camera's audio level over the last half second
+(``audio_level.py``): G.711 is measured as it arrives, always (a table look-up, a few µs a
+packet, in the source thread); other codecs only while the Opus transcoder decodes them,
+else None — as it is without audio, or when no packet came for a second.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 import av
 
+from streamlab.delivery.audio_level import G711, LevelMeter
 from streamlab.delivery.clock import RATE, MediaClock
 from streamlab.errors import ConfigError
 from streamlab.sources.audio import AudioFormat, AudioUnit
@@ -110,6 +116,7 @@ class StreamAudio:
         self.packets_in = 0
         self.packets_passed = 0
         self.transcoder_drops = 0
+        self.level = LevelMeter()  # G.711 here, decoded audio in the transcoder
         self._loop: asyncio.AbstractEventLoop | None = None
         self._remove: Any = None
         self._passing = False  # read from the source thread
@@ -128,6 +135,10 @@ class StreamAudio:
     def _on_unit(self, unit: AudioUnit, received_at: float) -> None:
         """From the source thread: queue only, never wait."""
         self.packets_in += 1
+        format_ = unit.format
+        if format_.codec in G711:
+            self.level.add_g711(unit.data, format_.codec, format_.rate or 8000,
+                                format_.channels or 1)  # fmt: skip
         loop = self._loop
         if loop is None:
             return
@@ -249,4 +260,5 @@ class StreamAudio:
             "opus_packets": transcoder.encoded if transcoder is not None else 0,
             "transcoder_drops": self.transcoder_drops + (transcoder.dropped if transcoder else 0),
             "viewer_drops": sum(t.dropped for t in self.tracks.values()),
+            "level_dbov": self.level.dbov(),
         }

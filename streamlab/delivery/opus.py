@@ -3,7 +3,8 @@ thread of its own, its packets shared by every Opus viewer.
 
 The input queue is bounded (``MAX_QUEUED`` packets, about a second); when it is full the
 oldest packet is dropped and counted. A new camera connection starts a new decoder (its
-configuration may have changed) and re-anchors the timestamps.
+configuration may have changed) and re-anchors the timestamps. The frames it decodes feed
+the stream's level meter (``StreamAudio.level``), except G.711's, measured on arrival.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import av
 import structlog
 
 from streamlab.delivery.audio import AudioTimeline
+from streamlab.delivery.audio_level import G711
 from streamlab.sources.audio import AudioUnit
 
 log = structlog.get_logger("streamlab.audio")
@@ -119,8 +121,11 @@ class OpusTranscoder:
         packet = av.Packet(unit.data)
         packet.pts = unit.pts
         packet.time_base = unit.time_base
+        meter = None if unit.format.codec in G711 else getattr(self.audio, "level", None)
         for frame in self._decoder.decode(packet):
             self.decoded += 1
+            if meter is not None:
+                meter.add_frame(frame)
             frame.pts = None
             for chunk in self._resampler.resample(frame):
                 chunk.pts = None
