@@ -5,33 +5,34 @@ changes) and, for a served stream, polls the server's per-viewer figures and wha
 quality viewers scored (``sl.lab.serve(..., measure_quality=True)``). Figures are
 rendered to PNG with the Agg backend in an executor thread (no ipympl needed) and shown in
 an ``ipywidgets.Image``, only while the plot is on screen (the browser reports it).
+
+This module collects the data; ``liveplot_series`` turns it into each metric's series and
+``liveplot_draw`` draws them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import threading
 import time
 from collections import Counter, deque
 from typing import Any
 
 from streamlab.events import Event, FrameDelivered, FrameDropped, QualityChanged, SettingsChanged
+from streamlab.lab.liveplot_draw import PlotCanvas
+from streamlab.lab.liveplot_series import (
+    METRICS,
+    QUALITY_METRICS,
+    TITLES,
+    audio_level,
+    binned,
+    binned_stages,
+    viewer_kbps,
+)
 from streamlab.lab.target import Target, resolve
 
-METRICS = ("fps", "latency", "stages", "lag", "kbps", "drops", "psnr", "ssim")
-QUALITY_METRICS = ("psnr", "ssim")
-TITLES = {
-    "fps": "frames per second",
-    "latency": "latency (ms)",
-    "stages": "per-stage latency since capture (ms)",
-    "lag": "analysis lag (ms)",
-    "kbps": "kbit/s per viewer",
-    "drops": "drops per second by reason",
-    "psnr": "PSNR-Y per quality viewer (dB)",
-    "ssim": "SSIM-Y per quality viewer",
-}
+__all__ = ["METRICS", "QUALITY_METRICS", "TITLES", "LivePlot"]
 
 
 class LivePlot:
@@ -40,7 +41,9 @@ class LivePlot:
     ``metrics``: any of fps (in/out), latency (pipeline, and glass-to-glass from
     ``players``' frame codes), stages (per-stage latency), lag (analysis lag), kbps (per
     viewer, served streams), drops (by reason), psnr and ssim (per quality viewer of a
-    stream served with ``measure_quality=True``, named as in kbps). Quality rung changes
+    stream served with ``measure_quality=True``, named as in kbps), audio (the camera's
+    audio level in dBov as the server measures it, served streams with audio; series
+    ``level``; gaps where the server has no level, see ``StreamAudio``). Quality rung changes
     are vertical markers on every plot. ``plot.data()`` returns what is plotted as a pandas
     DataFrame.
     """
@@ -98,11 +101,7 @@ class LivePlot:
         self._scored: dict[str, int] = {}  # viewer -> frames taken from it
         self._unsubscribe = self.target.pipeline.bus.subscribe(self._on_event)
         self._task: asyncio.Task[None] | None = None
-        self._render_lock = threading.Lock()
-        self._canvas: Any = None
-        self._axes: dict[str, Any] = {}
-        self._lines: dict[tuple[str, str], Any] = {}
-        self._marker_artists: dict[tuple[float, str], list[Any]] = {}
+        self.canvas = PlotCanvas(self.metrics, width_in)
         with contextlib.suppress(RuntimeError):
             asyncio.get_running_loop()
             self.start()
@@ -134,7 +133,8 @@ class LivePlot:
     # -- polling (event loop) ----------------------------------------------------------
 
     def sample(self) -> dict[str, Any]:
-        """Take one sample of the polled figures (fps in, per-viewer kbit/s, glass-to-glass)."""
+        """Take one sample of the polled figures (fps in, per-viewer kbit/s, glass-to-glass,
+        the camera's audio level)."""
         t = self._t()
         stats = self.target.pipeline.stats()
         row: dict[str, Any] = {"t": t}
@@ -143,8 +143,11 @@ class LivePlot:
             row["fps_in"] = (frames_in - self._last_in[1]) / (t - self._last_in[0])
         self._last_in = (t, frames_in)
         info = self.target.stream_info()
-        for viewer_id, kbps in _viewer_kbps(info, t, self._last_bytes).items():
+        for viewer_id, kbps in viewer_kbps(info, t, self._last_bytes).items():
             row[f"kbps:{viewer_id}"] = kbps
+        level = audio_level(info)
+        if level is not None:
+            row["audio:level"] = level
         for index, player in enumerate(self.players):
             latency = (getattr(player, "stats", None) or {}).get("latencyP50")
             if latency is not None:
@@ -190,7 +193,7 @@ class LivePlot:
                 self.sample()
             if self.renders == 0 or self.probe.visible is not False:  # none drawn unseen
                 snapshot = self.snapshot()
-                png = await loop.run_in_executor(None, self._render, snapshot)
+                png = await loop.run_in_executor(None, self.canvas.render, snapshot)
                 self.image.value = png
                 self.renders += 1
             spent = loop.time() - started  # never more than half the time drawing
@@ -216,15 +219,15 @@ class LivePlot:
                 "fps_out": sorted(
                     (s + 0.5, n) for s, n in self._delivered.items() if low <= s < int(t_now)
                 ),
-                "latency": _binned([p for p in self._latency if p[0] >= low]),
-                "stages": _binned_stages([p for p in self._stages if p[0] >= low]),
-                "lag": _binned([p for p in self._lag if p[0] >= low]),
+                "latency": binned([p for p in self._latency if p[0] >= low]),
+                "stages": binned_stages([p for p in self._stages if p[0] >= low]),
+                "lag": binned([p for p in self._lag if p[0] >= low]),
                 "drops": sorted((s + 0.5, r, n) for (s, r), n in self._drops.items() if s >= low),
                 "markers": [m for m in self._markers if m[0] >= low],
                 "samples": [r for r in self._samples if r["t"] >= low],
-                "psnr": {v: _binned([(t, p) for t, p, _ in points if t >= low])
+                "psnr": {v: binned([(t, p) for t, p, _ in points if t >= low])
                          for v, points in self._scores.items()},
-                "ssim": {v: _binned([(t, s) for t, _, s in points if t >= low])
+                "ssim": {v: binned([(t, s) for t, _, s in points if t >= low])
                          for v, points in self._scores.items()},
             }  # fmt: skip
 
@@ -252,169 +255,15 @@ class LivePlot:
                     rows.append((row["t"], "kbps", key[5:], value))
                 elif key.startswith("glass:"):
                     rows.append((row["t"], "latency", f"glass-to-glass {key[6:]}", value))
+                elif key.startswith("audio:"):
+                    rows.append((row["t"], "audio", key[6:], value))
         return pd.DataFrame(rows, columns=["t", "metric", "series", "value"])
 
     # -- drawing (executor thread) -----------------------------------------------------
 
     def render(self) -> bytes:
         """Draw the current window to PNG bytes (what the widget shows)."""
-        return self._render(self.snapshot())
-
-    def _setup(self) -> None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        count = len(self.metrics)
-        cols = 2 if count > 2 else count
-        rows = (count + cols - 1) // cols
-        figure = Figure(figsize=(self.width_in, 1.9 * rows), dpi=72)
-        figure.subplots_adjust(left=0.06, right=0.98, top=0.93, bottom=0.08,
-                               hspace=0.45, wspace=0.15)  # fmt: skip
-        self._canvas = FigureCanvasAgg(figure)
-        axes = figure.subplots(rows, cols, squeeze=False).ravel()
-        for ax in axes[count:]:
-            ax.set_visible(False)
-        for ax, metric in zip(axes, self.metrics, strict=False):
-            ax.set_title(TITLES[metric], fontsize=9)
-            ax.tick_params(labelsize=7)
-        self._axes = dict(zip(self.metrics, axes, strict=False))
-
-    def _render(self, snap: dict[str, Any]) -> bytes:
-        with self._render_lock:
-            if self._canvas is None:
-                self._setup()
-            low, high = max(0.0, snap["low"]), max(snap["now"], 1.0)
-            for metric, ax in self._axes.items():
-                series = _SERIES[metric](snap)
-                added = False
-                for name, points in series.items():
-                    xs, ys = (list(v) for v in zip(*points, strict=True)) if points else ([], [])
-                    line = self._lines.get((metric, name))
-                    if line is None:
-                        (line,) = ax.plot(xs, ys, label=name, lw=1)
-                        self._lines[(metric, name)] = line
-                        added = True
-                    else:
-                        line.set_data(xs, ys)
-                for (kind, name), line in self._lines.items():
-                    if kind == metric and name not in series:
-                        line.set_data([], [])
-                if added:
-                    ax.legend(fontsize=6, loc="upper left")
-                ax.relim()
-                ax.autoscale_view(scalex=False)
-                ax.set_xlim(low, high)
-                ax.set_ylim(bottom=0)
-            self._draw_markers(snap["markers"], low)
-            buffer = io.BytesIO()
-            self._canvas.print_png(buffer)
-            return buffer.getvalue()
-
-    def _draw_markers(self, markers: list[tuple[float, str]], low: float) -> None:
-        for key in [k for k in self._marker_artists if k[0] < low]:
-            for artist in self._marker_artists.pop(key):
-                artist.remove()
-        first = self.metrics[0]
-        for t, label in markers:
-            if (t, label) in self._marker_artists:
-                continue
-            artists = []
-            for metric, ax in self._axes.items():
-                artists.append(ax.axvline(t, color="#c0c", lw=0.8, ls="--"))
-                if metric == first:
-                    artists.append(ax.annotate(label, (t, 1), xycoords=("data", "axes fraction"),
-                                               fontsize=6, rotation=90, va="top", ha="right",
-                                               color="#a0a"))  # fmt: skip
-            self._marker_artists[(t, label)] = artists
+        return self.canvas.render(self.snapshot())
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
-
-
-def _viewer_kbps(
-    info: dict[str, Any] | None, t: float, last: dict[str, tuple[float, int]]
-) -> dict[str, float]:
-    """kbit/s per viewer: the server's ``viewers[].kbps`` when it reports them, otherwise
-    the stream's delivered bytes as one series."""
-    if info is None:
-        return {}
-    viewers = info.get("viewers")
-    if isinstance(viewers, list):
-        return {str(v.get("id", i))[:8]: float(v.get("kbps") or 0) for i, v in enumerate(viewers)}
-    delivery = info.get("delivery") or {}
-    total = delivery.get("bytes_sent")
-    if total is None or not delivery.get("viewers"):
-        return {}
-    previous = last.get("all")
-    last["all"] = (t, int(total))
-    if previous is None or t <= previous[0]:
-        return {}
-    return {"all": (int(total) - previous[1]) * 8 / 1000 / (t - previous[0])}
-
-
-Points = list[tuple[float, float]]
-BIN_S = 0.5  # per-frame series are plotted as means over this
-
-
-def _binned(points: Points) -> Points:
-    bins: dict[int, list[float]] = {}
-    for t, value in points:
-        bins.setdefault(int(t / BIN_S), []).append(value)
-    return [((k + 0.5) * BIN_S, sum(v) / len(v)) for k, v in sorted(bins.items())]
-
-
-def _binned_stages(
-    points: list[tuple[float, dict[str, float]]],
-) -> list[tuple[float, dict[str, float]]]:
-    names = {name for _, stages in points for name in stages}
-    per_name = {n: _binned([(t, st[n]) for t, st in points if n in st]) for n in names}
-    rows: dict[float, dict[str, float]] = {}
-    for name, binned in per_name.items():
-        for t, value in binned:
-            rows.setdefault(t, {})[name] = value
-    return sorted(rows.items())
-
-
-def _fps_series(snap: dict[str, Any]) -> dict[str, Points]:
-    fps_in = [(r["t"], r["fps_in"]) for r in snap["samples"] if "fps_in" in r]
-    return {"out": snap["fps_out"], "in": fps_in}
-
-
-def _prefixed(snap: dict[str, Any], prefix: str, label: str = "") -> dict[str, Points]:
-    series: dict[str, Points] = {}
-    for row in snap["samples"]:
-        for key, value in row.items():
-            if key.startswith(prefix):
-                series.setdefault(label + key[len(prefix) :], []).append((row["t"], value))
-    return series
-
-
-def _latency_series(snap: dict[str, Any]) -> dict[str, Points]:
-    return {"capture → out": snap["latency"], **_prefixed(snap, "glass:", "glass-to-glass ")}
-
-
-def _stage_series(snap: dict[str, Any]) -> dict[str, Points]:
-    series: dict[str, Points] = {}
-    for t, stages in snap["stages"]:
-        for name, value in stages.items():
-            series.setdefault(name, []).append((t, value))
-    return series
-
-
-def _drop_series(snap: dict[str, Any]) -> dict[str, Points]:
-    series: dict[str, Points] = {}
-    for t, reason, count in snap["drops"]:
-        series.setdefault(reason, []).append((t, count))
-    return series
-
-
-_SERIES = {
-    "fps": _fps_series,
-    "latency": _latency_series,
-    "stages": _stage_series,
-    "lag": lambda snap: {"analysis": snap["lag"]},
-    "kbps": lambda snap: _prefixed(snap, "kbps:"),
-    "drops": _drop_series,
-    "psnr": lambda snap: snap["psnr"],
-    "ssim": lambda snap: snap["ssim"],
-}

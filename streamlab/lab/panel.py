@@ -3,11 +3,12 @@
 Every live setting has a control: strategy specs are comboboxes (pick a registered name or
 type a spec such as ``drop_oldest:6``), numbers are sliders with the config model's ranges,
 detectors are a multi-select, overlay a checkbox, network conditions and the playout delay
-comboboxes of examples, the RTP clock and the passthrough join dropdowns. Each
-change goes through one ``update(...)`` (validated by the config model, applied at a frame
-boundary). The widgets always show the settings *as applied*: the panel listens for
-``SettingsChanged`` on the pipeline's bus, so changes from code, from the HTTP API or from
-another panel show up too; a rejected value snaps back and its one-line error shows.
+comboboxes of examples, the RTP clock, the passthrough join and the camera's audio
+(``auto``/``opus``/``off``) dropdowns. Each change goes through one ``update(...)``
+(validated by the config model, applied at a frame boundary). The widgets always show the
+settings *as applied*: the panel listens for ``SettingsChanged`` on the pipeline's bus, so
+changes from code, from the HTTP API or from another panel show up too; a rejected value
+snaps back and its one-line error shows.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def strategy_choices(family: str) -> list[str]:
     return registry.names()
 
 
-CHOICE_FIELDS = ("rtp_clock", "passthrough_join")
+CHOICE_FIELDS = ("rtp_clock", "passthrough_join", "audio")
 
 
 def literal_choices(name: str) -> list[str]:
