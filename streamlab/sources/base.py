@@ -6,6 +6,8 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
 
 import structlog
 
@@ -186,6 +188,17 @@ class Source(ABC):
         received = now()
         for listener in self._audio_listeners:
             listener(unit, received)
+
+    def _audio_packet(self, packet: Any, audio: Any) -> None:
+        """Hand a demuxed PyAV audio packet of stream ``audio`` on at once, as an AudioUnit
+        of the current connection (``stats.connects``): it never waits for video decoding."""
+        format_ = self.stats.audio
+        if format_ is None or not self._audio_listeners:
+            self.stats.audio_packets += 1
+            return
+        time_base = Fraction(packet.time_base or audio.time_base or Fraction(1, format_.rate))
+        unit = AudioUnit(bytes(packet), format_, packet.pts, time_base, self.stats.connects)
+        self._forward_audio(unit)
 
     @property
     def subscribers(self) -> int:
