@@ -26,7 +26,7 @@ SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 PROFILES = ("constrained-baseline", "baseline", "main", "high")
 CODECS = ("h264", "h265")
 AUDIO_CODECS = ("none", "pcma", "pcmu", "aac")
-WAVES = ("sine", "ticks")
+WAVES = ("sine", "ticks", "sync")
 
 
 @functools.cache
@@ -66,7 +66,9 @@ class TestCamera:
 
     ``audio`` (``pcma``, ``pcmu`` or ``aac``) adds a microphone: a live test tone
     (``wave="sine"``) or clicks (``wave="ticks"``) as a second RTSP stream; ``"none"`` (the
-    default) is a video-only camera.
+    default) is a video-only camera. ``wave="sync"`` (synthetic source) marks one frame a
+    second with a white square in the bottom-right corner and clicks at that frame's own
+    timestamp, so a viewer can measure the A/V offset (``av_sync_ms``).
     """
 
     __test__ = False  # not a pytest test class
@@ -110,6 +112,8 @@ class TestCamera:
             raise ConfigError(f"camera audio must be one of {AUDIO_CODECS}, got {audio!r}")
         if wave not in WAVES:
             raise ConfigError(f"camera wave must be one of {WAVES}, got {wave!r}")
+        if wave == "sync" and (audio == "none" or not source.startswith("synthetic:")):
+            raise ConfigError("camera wave sync needs audio and a synthetic:// source")
         self.audio, self.wave = audio, wave
         self.codec = codec
         self.gop, self.profile, self.slices = gop, profile, slices

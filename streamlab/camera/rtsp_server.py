@@ -16,7 +16,8 @@ Camera conditions (encoded modes): ``--codec h264|h265`` (x264enc + rtph264pay, 
 lower transport (a SETUP asking for the other one gets ``461 Unsupported Transport``).
 ``--audio pcma|pcmu|aac`` adds a second stream (``pay1``): ``audiotestsrc`` (``--wave``:
 ``sine`` tone or ``ticks`` clicks) encoded as PCMA or PCMU (8 kHz mono) or AAC (48 kHz
-mono); ``none`` (the default) sends video only.
+mono); ``none`` (the default) sends video only. ``--wave sync`` (raw mode) marks a frame a
+second and clicks at its instant, for measuring A/V sync (``sync_marks.py``).
 
 Prints ``READY rtsp://127.0.0.1:PORT/PATH`` once listening; stops on SIGTERM/SIGINT.
 """
@@ -33,6 +34,7 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 gi.require_version("GstRtsp", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+from sync_marks import ClickTrack, Marker  # noqa: E402
 
 LOWER = {
     "udp": GstRtsp.RTSPLowerTrans.UDP | GstRtsp.RTSPLowerTrans.UDP_MCAST,
@@ -80,10 +82,21 @@ AUDIO = {
 }
 
 
+AUDIO_RATES = {"pcma": 8000, "pcmu": 8000, "aac": 48000}
+
+
 def audio_branch(args):
-    """The camera's microphone: a live test tone (or clicks), encoded as ``--audio``."""
+    """The camera's microphone: a live test tone (or clicks), encoded as ``--audio``;
+    ``--wave sync``: samples made by ``ClickTrack`` on the video's clock."""
     if args.audio == "none":
         return ""
+    if args.wave == "sync":
+        rate = AUDIO_RATES[args.audio]
+        caps = f"audio/x-raw,format=S16LE,layout=interleaved,rate={rate},channels=1"
+        return (
+            f" appsrc name=mic is-live=true format=time do-timestamp=false caps={caps} "
+            f"! audioconvert ! audioresample ! {AUDIO[args.audio]}"
+        )
     return (
         f" audiotestsrc name=mic is-live=true wave={args.wave} volume=0.3 samplesperbuffer=160 "
         f"! audioconvert ! audioresample ! {AUDIO[args.audio]}"
@@ -119,8 +132,9 @@ def video_line(args):
     if args.mode == "raw":
         size = f"width={args.width},height={args.height}"
         caps = f"video/x-raw,format=BGR,{size},framerate={args.fps}/1"
+        stamp = "false" if args.wave == "sync" else "true"  # sync: the feeder stamps frames
         return (
-            f"( appsrc name=src is-live=true do-timestamp=true format=time caps={caps} "
+            f"( appsrc name=src is-live=true do-timestamp={stamp} format=time caps={caps} "
             "max-buffers=4 leaky-type=downstream "
             "! queue max-size-buffers=2 leaky=downstream ! videoconvert ! video/x-raw,format=I420 "
             f"! {encoder(args)} )"
@@ -164,23 +178,51 @@ def unsync_sinks(pipeline, bin_, element):
 
 
 class RawFeeder:
-    """Reads frames from stdin; pushes each into every live appsrc (one per client)."""
+    """Reads frames from stdin; pushes each into every live appsrc (one per client).
 
-    def __init__(self, frame_bytes):
+    ``sync`` (``--wave sync``): each client's frames are stamped with its pipeline's running
+    time and marked by its ``Marker``, and its microphone is fed by a ``ClickTrack``."""
+
+    def __init__(self, frame_bytes, size=None, audio_rate=0, sync=False):
         self.frame_bytes = frame_bytes
+        self.size = size
+        self.audio_rate = audio_rate
+        self.sync = sync
         self.appsrcs = []
+        self.markers = {}
         self.lock = threading.Lock()
 
     def attach(self, factory, media):
         appsrc = media.get_element().get_by_name("src")
         media.get_element().get_parent().connect("deep-element-added", unsync_sinks)
-        media.connect("unprepared", lambda *_: self.detach(appsrc))
+        clicks = None
+        if self.sync:
+            self.markers[appsrc] = Marker(*self.size)
+            mic = media.get_element().get_by_name("mic")
+            if mic is not None:
+                clicks = ClickTrack(mic, self.audio_rate, self.markers[appsrc], Gst)
+                clicks.start()
+        media.connect("unprepared", lambda *_: self.detach(appsrc, clicks))
         with self.lock:
             self.appsrcs = [*self.appsrcs, appsrc]
 
-    def detach(self, appsrc):
+    def detach(self, appsrc, clicks=None):
+        if clicks is not None:
+            clicks.stop()
         with self.lock:
             self.appsrcs = [a for a in self.appsrcs if a is not appsrc]
+            self.markers.pop(appsrc, None)
+
+    def _buffer(self, appsrc, data):
+        if not self.sync:
+            return Gst.Buffer.new_wrapped(data)
+        marker = self.markers.get(appsrc)
+        running = appsrc.get_current_running_time()
+        if marker is None or running is None or running == Gst.CLOCK_TIME_NONE:
+            return None  # not playing yet: a mark needs the frame's own time
+        buffer = Gst.Buffer.new_wrapped(marker.frame(data, running))
+        buffer.pts = buffer.dts = running
+        return buffer
 
     def run(self, loop):
         stream = sys.stdin.buffer
@@ -189,7 +231,9 @@ class RawFeeder:
             if not data or len(data) < self.frame_bytes:
                 break
             for appsrc in self.appsrcs:
-                appsrc.emit("push-buffer", Gst.Buffer.new_wrapped(data))
+                buffer = self._buffer(appsrc, data)
+                if buffer is not None:
+                    appsrc.emit("push-buffer", buffer)
         GLib.idle_add(loop.quit)
 
 
@@ -220,7 +264,7 @@ def main():
         help="lower transports the server accepts (others get 461)",
     )
     parser.add_argument("--audio", choices=["none", *AUDIO], default="none")
-    parser.add_argument("--wave", choices=["sine", "ticks"], default="sine")
+    parser.add_argument("--wave", choices=["sine", "ticks", "sync"], default="sine")
     args = parser.parse_args()
 
     Gst.init(None)
@@ -236,7 +280,12 @@ def main():
         factory.set_protocols(LOWER[args.transport])
     feeder = None
     if args.mode == "raw":
-        feeder = RawFeeder(args.width * args.height * 3)
+        feeder = RawFeeder(
+            args.width * args.height * 3,
+            (args.width, args.height),
+            AUDIO_RATES.get(args.audio, 0),
+            sync=args.wave == "sync",
+        )
         factory.connect("media-configure", feeder.attach)
     if args.audio != "none":
         factory.connect("media-configure", live_microphone)
