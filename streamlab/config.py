@@ -59,6 +59,12 @@ class StreamingConfig(BaseSettings):
         description="what a viewer reports of its link: transport-cc (per-packet arrival "
         "times, when the viewer offers it, as browsers do) or remb only",
     )
+    sender_reports: Literal["capture", "send"] = Field(
+        "capture",
+        description="what RTCP sender reports map RTP time to: capture (when the media "
+        "reached the server, one clock for audio and video: browsers keep lip sync) or "
+        "send (aiortc's own: when the packet left)",
+    )
     rtp_clock: Literal["arrival", "camera"] = Field(
         "arrival", description="RTP timestamps from arrival time or the camera's own clock"
     )

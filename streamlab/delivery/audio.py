@@ -58,9 +58,11 @@ class AudioTimeline:
     """RTP ticks at ``rate`` for the camera's audio packets, on the video's clock origin.
 
     Anchored to the arrival time of the first packet of a connection (the shared
-    ``MediaClock``), then advanced by the camera's own audio timestamps (sample-exact, no
-    jitter); re-anchored on a new connection or a drift over half a second; never
-    backwards.
+    ``MediaClock``) less the packet's own duration (its first sample was captured at least
+    that long before it could be sent: 20 ms for a G.711 packet, 21 ms for an AAC frame;
+    a video frame leaves the camera as soon as it is encoded), then advanced by the
+    camera's own audio timestamps (sample-exact, no jitter); re-anchored on a new
+    connection or a drift over half a second; never backwards.
     """
 
     def __init__(self, clock: MediaClock, rate: int) -> None:
@@ -75,7 +77,7 @@ class AudioTimeline:
         return self.clock.ticks(arrival_s) * self.rate // RATE
 
     def ticks(self, unit: AudioUnit, arrival_s: float) -> int:
-        arrival = self.arrival(arrival_s)
+        arrival = self.arrival(arrival_s - unit_duration_s(unit))
         camera = None if unit.pts is None else round(unit.pts * unit.time_base * self.rate)
         if camera is None:
             ticks = arrival
@@ -92,6 +94,19 @@ class AudioTimeline:
         ticks = max(ticks, self._last + 1)
         self._last = ticks
         return ticks
+
+
+def unit_duration_s(unit: AudioUnit) -> float:
+    """How much sound one camera packet holds: G.711 is a byte a sample, AAC 1024 samples
+    a frame; 20 ms for anything else."""
+    format_ = unit.format
+    if not format_.rate:
+        return 0.0
+    if format_.codec in PASSTHROUGH and format_.codec != "opus":
+        return len(unit.data) / (format_.rate * max(1, format_.channels))
+    if format_.codec == "aac":
+        return 1024 / format_.rate
+    return 0.02
 
 
 def packet(data: bytes, ticks: int, rate: int) -> av.Packet:

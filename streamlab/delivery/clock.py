@@ -39,6 +39,11 @@ class MediaClock:
         self._paths: dict[str, list[int]] = {}  # path -> [anchor camera, anchor ours, last
         # ours, last camera]
 
+    @property
+    def origin(self) -> float | None:
+        """Epoch seconds of tick 0 (the first frame's arrival); None before it."""
+        return self._t0
+
     def ticks(
         self,
         arrival_s: float,

@@ -41,7 +41,7 @@ from streamlab.frame import Frame
 from streamlab.sources.base import Source
 from streamlab.strategies.codec import CodecStrategy, choose_codec, codecs
 from streamlab.strategies.quality import Level, quality
-from streamlab.webrtc import twcc
+from streamlab.webrtc import sender_reports, twcc
 from streamlab.webrtc.padding import can_pad
 from streamlab.webrtc.track import ViewerTrack
 
@@ -76,6 +76,7 @@ class StreamDelivery:
         self._source_size: tuple[int, int] | None = None
         self.clock = MediaClock(config.rtp_clock)
         self.audio = StreamAudio(config.audio, self.clock, stream)  # one clock for both tracks
+        self.sender_reports = config.sender_reports
         self.playout_spec = config.playout_delay
         self.overlay = config.overlay
         self.messages = AnalysisMessages()
@@ -134,6 +135,11 @@ class StreamDelivery:
         viewer.track.sender = sender
         viewer.media_ssrc = sender._ssrc
         hook_sender(sender, viewer, viewer.guard)
+        if self.sender_reports == "capture":
+            audio = self.audio.tracks.get(viewer.id)
+            for t in pc.getTransceivers():
+                if t.sender.track is viewer.track or (audio and t.sender.track is audio):
+                    sender_reports.capture_clock(t.sender, lambda: self.clock.origin)
         if viewer.transport_cc is not None:
             twcc.stamp(sender)
             twcc.hook_feedback(sender.transport, viewer.on_transport_feedback)
@@ -172,6 +178,7 @@ class StreamDelivery:
             viewer.link.close()
         if viewer.track.sender is not None:  # our hooks would keep the peer in cycles
             unhook_sender(viewer.track.sender)
+            sender_reports.release(viewer.track.sender)
             if viewer.transport_cc is not None and viewer.track.sender.transport is not None:
                 twcc.unhook(viewer.track.sender.transport)
             viewer.track.sender = None

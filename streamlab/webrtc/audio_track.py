@@ -29,6 +29,7 @@ class AudioPacketTrack(MediaStreamTrack):
         self.queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(maxsize=maxsize)
         self.delivered = 0
         self.dropped = 0
+        self.last_sent: tuple[int, Any] | None = None  # (pts, time base) handed to aiortc
 
     def push(self, packet: av.Packet) -> None:
         """Queue one packet (from the event loop); the oldest goes when the queue is full."""
@@ -46,6 +47,8 @@ class AudioPacketTrack(MediaStreamTrack):
         if packet is None:
             raise MediaStreamError
         self.delivered += 1
+        if packet.pts is not None:
+            self.last_sent = (int(packet.pts), packet.time_base)
         return packet
 
     def stop(self) -> None:

@@ -35,6 +35,7 @@ class ViewerTrack(MediaStreamTrack):
         self.rtp_origin: int | None = None
         self._pending: list[av.Packet] = []
         self._last_pts: int | None = None
+        self.last_sent: tuple[int, Any] | None = None  # (pts, time base) handed to aiortc
 
     def push(self, packets: list[av.Packet], keyframe: bool) -> bool:
         """Offer one encoded frame; returns False when it was dropped."""
@@ -78,6 +79,7 @@ class ViewerTrack(MediaStreamTrack):
         packet = self._pending.pop(0)
         if packet.pts is not None:
             self._last_pts = int(packet.pts)
+            self.last_sent = (self._last_pts, packet.time_base)
         return packet
 
     def stop(self) -> None:
