@@ -9,6 +9,7 @@ in the ControlPanel's box takes to reach the player's picture.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -44,6 +45,10 @@ PROMPTS = (
 )
 CELLS_STARTED = f"() => {PROMPTS}.some(p => p.includes('*') || /\\[\\d+\\]/.test(p))"
 CELLS_FINISHED = f"() => {PROMPTS}.length > 0 && {PROMPTS}.every(p => /\\[\\d+\\]/.test(p))"
+# 30 fps sent, ~30 decoded and 20-27 img/s here; the bounds are generous because a shared CI
+# runner once decoded a 30 fps stream at ~17 fps (the figures are benchmarks')
+DECODED_FPS = 10
+PREVIEW_FPS = 8
 
 
 def prepared_notebook(directory: Path) -> Path:
@@ -127,11 +132,27 @@ def run_all_cells(page) -> None:  # type: ignore[no-untyped-def]
         raise AssertionError(f"cells did not finish: prompts {page.evaluate(PROMPTS)}") from None
 
 
-def rate(page, expression: str, seconds: float = 3.0) -> float:  # type: ignore[no-untyped-def]
-    """Growth per second of a numeric JS expression over ``seconds``."""
-    start_value, started = page.evaluate(expression), time.monotonic()
-    page.wait_for_timeout(seconds * 1000)
-    return float(page.evaluate(expression) - start_value) / (time.monotonic() - started)
+def rate(page, expression: str, per_s: float, seconds: float = 3.0, tries: int = 1) -> float:  # type: ignore[no-untyped-def]
+    """Growth per second of a numeric JS expression, the best of ``tries`` windows.
+
+    A window lasts ``seconds`` or until the expression has grown by ``per_s * seconds``,
+    whichever comes first: the value only grows, so reaching that count sooner is exactly
+    a rate of at least ``per_s`` over ``seconds``, and the rate returned is over the window
+    actually watched. Later windows are watched only while the best is below ``per_s``.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    best = 0.0
+    for _ in range(tries):
+        start_value, started = page.evaluate(expression), time.monotonic()
+        enough = f"() => ({expression}) - {start_value} >= {per_s * seconds}"
+        with contextlib.suppress(PlaywrightTimeout):
+            page.wait_for_function(enough, timeout=seconds * 1000, polling=50)
+        grown = float(page.evaluate(expression) - start_value)
+        best = max(best, grown / (time.monotonic() - started))
+        if best >= per_s:
+            break
+    return best
 
 
 @pytest.mark.timeout(300)  # a first JupyterLab start on a fresh machine is slow
@@ -164,10 +185,10 @@ def test_serve_and_watch_in_jupyterlab(chromium_browser, jupyterlab: str) -> Non
                                timeout=20_000)  # fmt: skip
         player = "globalThis.streamlabPlayers.find(p => p.state === 'connected')"
         page.locator(".streamlab-player video").first.scroll_into_view_if_needed()
-        decoded = max(rate(page, f"{player}.stats.framesDecoded") for _ in range(2))
-        shown = rate(page, f"{player}.framesShown", 2.0)
+        decoded = rate(page, f"{player}.stats.framesDecoded", DECODED_FPS, tries=2)
+        shown = rate(page, f"{player}.framesShown", DECODED_FPS, 2.0)
         page.locator(".streamlab-preview img").first.scroll_into_view_if_needed()
-        preview = max(rate(page, PREVIEW_SHOWN) for _ in range(2))
+        preview = rate(page, PREVIEW_SHOWN, PREVIEW_FPS, tries=2)
         stats = page.evaluate(f"{player}.stats")
         # the same with the LivePlot stopped (it shares the kernel's GIL and the browser)
         page.evaluate(
@@ -175,7 +196,7 @@ def test_serve_and_watch_in_jupyterlab(chromium_browser, jupyterlab: str) -> Non
             ".requestExecute({code: 'await plot.stop()', silent: true}).done"
         )
         page.wait_for_timeout(500)
-        preview_alone = rate(page, PREVIEW_SHOWN)
+        preview_alone = rate(page, PREVIEW_SHOWN, PREVIEW_FPS)
         # the quality box of the ControlPanel: type a new rung, press Enter, time the picture
         box = page.locator(".sl-setting-quality input")
         box.fill("fixed:480x270")
@@ -193,10 +214,8 @@ def test_serve_and_watch_in_jupyterlab(chromium_browser, jupyterlab: str) -> Non
               f"{preview:.1f} img/s ({preview_alone:.1f} with the LivePlot stopped); "
               f"quality change -> new size in {changed - started} ms; "
               f"stats {stats}")  # fmt: skip
-        # 30 fps sent, ~30 decoded and 20-27 img/s here; the bounds are generous because a
-        # shared CI runner once decoded a 30 fps stream at ~17 fps (the figures are benchmarks')
-        assert decoded >= 10
-        assert preview >= 8
+        assert decoded >= DECODED_FPS
+        assert preview >= PREVIEW_FPS
         assert stats["overlayDrawn"] > 0, "the overlay draws boxes from the data channel"
         assert changed - started < 10_000
     except Exception:
