@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,8 @@ def bench_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("bench")
     (folder / "test_tiny_bench.py").write_text(BENCH)
     out = folder / "out.json"
+    # pytest-benchmark alone (the other installed plugins, nbval's nbformat above all, took
+    # seconds to import), each benchmark timed for 0.1 s instead of 1 s: still 3+ rounds
     subprocess.run(
         [
             sys.executable,
@@ -37,9 +40,12 @@ def bench_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-q",
             "-p",
             "no:cacheprovider",
+            "-p",
+            "pytest_benchmark.plugin",
             "--benchmark-enable",
             "--benchmark-only",
             "--benchmark-min-rounds=3",
+            "--benchmark-max-time=0.1",
             f"--benchmark-json={out}",
             "-o",
             "addopts=",
@@ -47,6 +53,7 @@ def bench_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
         capture_output=True,
         cwd=folder,
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
     )
     return out
 
