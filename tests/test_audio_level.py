@@ -125,6 +125,8 @@ class _Audio:
     def __init__(self) -> None:
         self.clock = MediaClock()
         self.level = LevelMeter()
+        for k in range(12):  # the video's frames: the camera's clock is known, nothing held
+            self.clock.ticks(time.time() + k / 30, k * 3000, Fraction(1, 90000))
 
 
 def _aac(samples: np.ndarray) -> tuple[list[av.Packet], bytes | None]:

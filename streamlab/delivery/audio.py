@@ -32,6 +32,8 @@ from streamlab.sources.audio import AudioFormat, AudioUnit
 from streamlab.webrtc.audio_track import AudioPacketTrack
 
 AUDIO_MODES = ("auto", "opus", "off")
+AUDIO_KNOWN_WITHIN_S = 3.0
+HOLD_FOR_VIDEO_S = 1.0
 OPUS = "audio/opus"
 PASSTHROUGH = {"pcm_alaw": ("audio/pcma", 8000), "pcm_mulaw": ("audio/pcmu", 8000),
                "opus": (OPUS, 48000)}  # fmt: skip
@@ -57,12 +59,17 @@ def check_mode(mode: str) -> str:
 class AudioTimeline:
     """RTP ticks at ``rate`` for the camera's audio packets, on the video's clock origin.
 
-    Anchored to the arrival time of the first packet of a connection (the shared
-    ``MediaClock``) less the packet's own duration (its first sample was captured at least
-    that long before it could be sent: 20 ms for a G.711 packet, 21 ms for an AAC frame;
-    a video frame leaves the camera as soon as it is encoded), then advanced by the
-    camera's own audio timestamps (sample-exact, no jitter); re-anchored on a new
-    connection or a drift over half a second; never backwards.
+    Anchored once per camera connection, then advanced by the camera's own audio
+    timestamps (sample-exact, no jitter). The anchor is the camera's own timing: its audio
+    and video timestamps share one clock (the RTSP demuxer lines them up by RTP-Info and
+    sender reports), and ``MediaClock.camera_offset()`` says where that clock lands on the
+    video's ticks, so a sound gets the ticks of the picture taken at the same instant.
+    Until the video knows that offset (its first ten frames) a connection's first packets
+    are held back (``ticks`` returns None: not sent), for at most ``HOLD_FOR_VIDEO_S``;
+    after that the anchor is the packet's arrival less its own duration (its first sample
+    was captured at least that long before it could be sent), moved to the video's once
+    known. Re-anchored on arrival when it drifts over half a second from it; never
+    backwards.
     """
 
     def __init__(self, clock: MediaClock, rate: int) -> None:
@@ -72,25 +79,59 @@ class AudioTimeline:
         self._anchor: tuple[int, int] | None = None  # (camera ticks, our ticks)
         self._connection = -1
         self._last = -1
+        self.by_video = False  # the anchor came from the video's camera offset
+        self.jumped = 0  # how far the last call's re-anchor moved this connection's ticks
+        self.held = 0  # packets held back while the video's offset was unknown
+        self._hold: tuple[int, float] | None = None  # (connection, first arrival)
 
     def arrival(self, arrival_s: float) -> int:
         return self.clock.ticks(arrival_s) * self.rate // RATE
 
-    def ticks(self, unit: AudioUnit, arrival_s: float) -> int:
+    def _video_ticks(self, unit: AudioUnit) -> int | None:
+        """Our ticks for this packet by the camera's clock and the video's offset."""
+        offset = self.clock.camera_offset()
+        if offset is None or unit.pts is None:
+            return None
+        camera = round(unit.pts * unit.time_base * RATE)
+        return (camera + offset) * self.rate // RATE
+
+    def _anchor_at(self, camera: int, ours: int, by_video: bool) -> tuple[int, int]:
+        self._anchor = (camera, max(ours, self._last + 1))
+        self.by_video = by_video
+        self.anchors += 1
+        return self._anchor
+
+    def _holding(self, unit: AudioUnit, arrival_s: float) -> bool:
+        if self._hold is None or self._hold[0] != unit.connection:
+            self._hold = (unit.connection, arrival_s)
+        if arrival_s - self._hold[1] < HOLD_FOR_VIDEO_S:
+            self.held += 1
+            return True
+        return False
+
+    def ticks(self, unit: AudioUnit, arrival_s: float) -> int | None:
+        """The packet's RTP ticks at ``rate``; None: held back (not to be sent)."""
+        self.jumped = 0
         arrival = self.arrival(arrival_s - unit_duration_s(unit))
         camera = None if unit.pts is None else round(unit.pts * unit.time_base * self.rate)
         if camera is None:
             ticks = arrival
         else:
-            if self._anchor is None or unit.connection != self._connection:
-                self._anchor = (camera, max(arrival, self._last + 1))
+            video = self._video_ticks(unit)
+            anchor = self._anchor
+            if anchor is None or unit.connection != self._connection:
+                if video is None and self._holding(unit, arrival_s):
+                    return None
                 self._connection = unit.connection
-                self.anchors += 1
-            ticks = self._anchor[1] + camera - self._anchor[0]
+                ours = video if video is not None else arrival
+                anchor = self._anchor_at(camera, ours, video is not None)
+            elif video is not None and not self.by_video:
+                before = anchor[1] + camera - anchor[0]
+                anchor = self._anchor_at(camera, video, True)
+                self.jumped = anchor[1] - before
+            ticks = anchor[1] + camera - anchor[0]
             if abs(ticks - arrival) > self.rate // 2:
-                self._anchor = (camera, max(arrival, self._last + 1))
-                self.anchors += 1
-                ticks = self._anchor[1]
+                ticks = self._anchor_at(camera, arrival, False)[1]
         ticks = max(ticks, self._last + 1)
         self._last = ticks
         return ticks
@@ -168,6 +209,18 @@ class StreamAudio:
     def _format_seen(self, format_: AudioFormat) -> None:
         self.format = format_
 
+    async def wait_known(self, within_s: float = AUDIO_KNOWN_WITHIN_S) -> None:
+        """Wait (at most ``within_s``) until the source knows whether it has audio: a viewer
+        who offered audio before an RTSP camera first connected would otherwise be answered
+        without an audio track, and WHEP cannot add one later."""
+        known = getattr(getattr(self, "source", None), "audio_known", None)
+        if self.mode == "off" or not callable(known):
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        while not known() and loop.time() < deadline:  # noqa: ASYNC110 (set by a thread)
+            await asyncio.sleep(0.05)
+
     def current_format(self) -> AudioFormat | None:
         """The camera's audio format (from its packets, or the source's stats)."""
         if self.format is None:
@@ -183,6 +236,8 @@ class StreamAudio:
         if self.passthrough_timeline is None or self.passthrough_timeline.rate != rate:
             self.passthrough_timeline = AudioTimeline(self.clock, rate)
         ticks = self.passthrough_timeline.ticks(unit, received_at)
+        if ticks is None:
+            return
         self.packets_passed += 1
         for track in tracks:
             track.push(packet(unit.data, ticks, rate))
@@ -276,4 +331,14 @@ class StreamAudio:
             "transcoder_drops": self.transcoder_drops + (transcoder.dropped if transcoder else 0),
             "viewer_drops": sum(t.dropped for t in self.tracks.values()),
             "level_dbov": self.level.dbov(),
+            "anchored_by": self._anchored_by(),
         }
+
+    def _anchored_by(self) -> str | None:
+        """What put the audio on the video's ticks: ``video`` (the camera's own clock, by
+        the video's offset) or ``arrival`` (until the video knows it); None: no audio out."""
+        transcoder = self.transcoder
+        timeline = transcoder.timeline if transcoder is not None else self.passthrough_timeline
+        if timeline is None or timeline.anchors == 0:
+            return None
+        return "video" if timeline.by_video else "arrival"

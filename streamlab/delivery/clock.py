@@ -15,12 +15,15 @@ per path (the camera's units, the decoded frames), as each path must be monotoni
 
 from __future__ import annotations
 
+from collections import deque
 from fractions import Fraction
 from typing import Literal
 
 RATE = 90_000
 MAX_DRIFT_TICKS = RATE  # one second between the camera's clock and ours: re-anchor
 MAX_REORDER_TICKS = RATE // 2  # the camera's clock going back further is a restart
+OFFSET_FRAMES = 90  # the camera-to-ours offset: the least-delayed of the last 90 frames
+MIN_OFFSET_FRAMES = 10
 
 ClockMode = Literal["arrival", "camera"]
 
@@ -29,7 +32,9 @@ class MediaClock:
     """``ticks(arrival_s, pts, time_base, path)``: the RTP ticks (from 0) of one frame.
 
     Every path (``units``: the camera's access units, ``frames``: decoded frames) shares the
-    origin and is anchored and kept monotonic on its own.
+    origin and is anchored and kept monotonic on its own. ``camera_offset()`` says where the
+    camera's own time lands on our ticks (for the video), so the camera's audio can be put
+    on the same ticks by its own timestamps (``streamlab.delivery.audio``).
     """
 
     def __init__(self, mode: ClockMode = "arrival") -> None:
@@ -38,6 +43,21 @@ class MediaClock:
         self._t0: float | None = None
         self._paths: dict[str, list[int]] = {}  # path -> [anchor camera, anchor ours, last
         # ours, last camera]
+        self._offsets: deque[int] = deque(maxlen=OFFSET_FRAMES)  # our ticks - camera's
+        self._last_camera: int | None = None
+
+    def camera_offset(self) -> int | None:
+        """Ticks to add to a camera time (in 90 kHz ticks of its presentation clock) to get
+        ours, from the least-delayed of the last frames (None before ``MIN_OFFSET_FRAMES``
+        frames of this camera connection)."""
+        return min(self._offsets) if len(self._offsets) >= MIN_OFFSET_FRAMES else None
+
+    def _note_offset(self, camera: int, ticks: int) -> None:
+        last = self._last_camera
+        if last is not None and camera < last - MAX_REORDER_TICKS:
+            self._offsets.clear()  # a new connection: its clock starts elsewhere
+        self._last_camera = camera
+        self._offsets.append(ticks - camera)
 
     @property
     def origin(self) -> float | None:
@@ -54,9 +74,12 @@ class MediaClock:
         if self._t0 is None:
             self._t0 = arrival_s
         arrival = round((arrival_s - self._t0) * RATE)
-        if self.mode == "arrival" or pts is None:
+        if pts is None:
             return arrival
         camera = pts if time_base is None else round(pts * time_base * RATE)
+        if self.mode == "arrival":
+            self._note_offset(camera, arrival)
+            return arrival
         state = self._paths.get(path)
         if state is None:
             state = self._paths[path] = [camera, arrival, -1, camera]
@@ -70,4 +93,5 @@ class MediaClock:
         # never backwards (a B-frame's presentation time is earlier than its predecessor's)
         ticks = max(ticks, state[2] + 1)
         state[2], state[3] = ticks, camera
+        self._note_offset(camera, ticks)
         return ticks

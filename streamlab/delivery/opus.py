@@ -28,6 +28,7 @@ log = structlog.get_logger("streamlab.audio")
 
 RATE = 48_000
 FRAME = 960  # 20 ms
+LOOKAHEAD = 120  # libopus's look-ahead for the low-delay application: 2.5 ms at 48 kHz
 MAX_QUEUED = 64
 BITRATE = 32_000
 
@@ -116,8 +117,13 @@ class OpusTranscoder:
         if new:
             self._open(unit)
         ticks = self.timeline.ticks(unit, received_at)
-        if new or self._next is None or abs(ticks - self._next) > RATE // 2:
-            self._next = ticks  # a new stream or a gap: re-anchor
+        if ticks is None:
+            return  # held until the video knows the camera's clock
+        if not new and self._next is not None:
+            self._next += self.timeline.jumped  # the timeline moved to the camera's clock
+        if new or self._next is None or abs(ticks - LOOKAHEAD - self._next) > RATE // 2:
+            # a new stream or a gap: re-anchor; a packet holds sound from LOOKAHEAD earlier
+            self._next = ticks - LOOKAHEAD
         packet = av.Packet(unit.data)
         packet.pts = unit.pts
         packet.time_base = unit.time_base
