@@ -123,3 +123,31 @@ async def test_audio_off_sends_no_track_and_an_offer_without_audio_plays(pcma_ca
         assert await video_only.close() == 200
     finally:
         await server.stop()
+
+
+@pytest.mark.parametrize("wait_s", [3.0, 0.0], ids=["waits", "no-wait"])
+async def test_a_viewer_who_offers_before_the_camera_first_connects_still_gets_audio(
+    pcma_camera, wait_s: float, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """WHEP cannot add a track later: the answer waits for the camera's first connection
+    to know whether it has audio (``no-wait`` shows what happens without that wait)."""
+    from streamlab.delivery import audio
+
+    monkeypatch.setattr(audio, "AUDIO_KNOWN_WITHIN_S", wait_s)
+    monkeypatch.setattr(audio.StreamAudio.wait_known, "__defaults__", (wait_s,))
+    server = Server(config())
+    stream = server.add_stream(pcma_camera.url, name="cam")
+    await server.start()
+    try:
+        assert not stream.pipeline.source.audio_known(), "the offer comes before the camera"
+        client = await WhepClient(f"{server.url}whep/cam", audio=BOTH).connect()
+        await client.wait_frames(5)
+        if wait_s:
+            await until(lambda: client.received.audio_frames >= 20, 20, "audio frames")
+            assert client.audio_codec == "audio/PCMA"
+        else:
+            await asyncio.sleep(1.0)
+            assert client.received.audio_frames == 0, "answered without an audio track"
+        await client.close()
+    finally:
+        await server.stop()

@@ -170,6 +170,11 @@ class Source(ABC):
 
         return remove
 
+    def audio_known(self) -> bool:
+        """Whether ``stats.audio`` says for sure if the source has audio (an RTSP camera
+        knows only once it first connected); True for sources that know from the start."""
+        return True
+
     def add_audio_listener(self, listener: AudioListener) -> Callable[[], None]:
         """Call ``listener(unit, received_at)`` from the source thread for every encoded
         audio packet as it is demuxed (it must only queue it). Sources without audio

@@ -24,7 +24,7 @@ from streamlab.events import EventBus, Reconnecting, Stalled
 from streamlab.frame import EncodedUnit, Frame, decoded_pixels
 from streamlab.manager import StreamState
 from streamlab.sources import interrupt
-from streamlab.sources.audio import AudioUnit, audio_format
+from streamlab.sources.audio import audio_format
 from streamlab.sources.backoff import Backoff, BreakerState, CircuitBreaker
 from streamlab.sources.base import Source
 from streamlab.sources.transport import TransportChooser, is_refusal
@@ -117,6 +117,7 @@ class RtspSource(Source):
         super().__init__(name or default_name(url), bus=bus)
         self.config = config or load_config()
         self.retry = retry
+        self._audio_known = False  # until the first connection lists the camera's streams
         self.backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s)
         self.breaker = CircuitBreaker(self.config.circuit_failures, self.config.circuit_open_s)
         self.transport = TransportChooser(self.config.rtsp_transport)
@@ -233,7 +234,11 @@ class RtspSource(Source):
             extradata = bytes(context.extradata) if context.extradata else None
             audio = container.streams.audio[0] if container.streams.audio else None
             self.stats.audio = audio_format(audio) if audio is not None else None
+            self._audio_known = True
             self._demux(container, stream, extradata, read_timeout, audio)
+
+    def audio_known(self) -> bool:
+        return self._audio_known
 
     def _demux(
         self, container: Any, stream: Any, extradata: bytes | None, read_timeout: float,
@@ -313,16 +318,6 @@ class RtspSource(Source):
                      ms=round((time.monotonic() - started) * 1000, 1))  # fmt: skip
             self._resync = False
         return self._decoding(keyframe)
-
-    def _audio_packet(self, packet: Any, audio: Any) -> None:
-        """Hand an audio packet on at once: it never waits for video decoding."""
-        format_ = self.stats.audio
-        if format_ is None or not self._audio_listeners:
-            self.stats.audio_packets += 1
-            return
-        time_base = Fraction(packet.time_base or audio.time_base or Fraction(1, format_.rate))
-        unit = AudioUnit(bytes(packet), format_, packet.pts, time_base, self.stats.connects)
-        self._forward_audio(unit)
 
     def _forward(self, data: bytes, keyframe: bool, pts: int | None, extra: bytes | None) -> None:
         unit = EncodedUnit(data, self.stats.codec, keyframe, pts, extra)

@@ -86,7 +86,10 @@ async def answer_offer(
             transceiver = pc.addTransceiver(viewer.track, direction="sendonly")
             lighten_sendonly(transceiver)
             transceiver.setCodecPreferences(_preferences(viewer.codec.mime))
-            add_audio(pc, fanout.audio.add_viewer(session_id, offered_audio(sdp)))
+            audio_offered = offered_audio(sdp)
+            if audio_offered:
+                await fanout.audio.wait_known()
+            add_audio(pc, fanout.audio.add_viewer(session_id, audio_offered))
 
             @pc.on("datachannel")
             def on_datachannel(channel: object) -> None:
