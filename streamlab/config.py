@@ -71,6 +71,12 @@ class StreamingConfig(BaseSettings):
     playout_delay: str = Field(
         "0", description="how long the browser may hold a frame: 0, browser, MS or MIN-MAX (ms)"
     )
+    lip_sync: bool = Field(
+        True,
+        description="a viewer that gets the camera's audio lets its browser hold the video "
+        "for the sound (the playout-delay hint's maximum is raised to 1000 ms); false keeps "
+        "the video latency-first and the sound lags by the browser's audio buffer",
+    )
     audio: Literal["auto", "opus", "off"] = Field(
         "auto",
         description="the camera's audio to viewers: auto (PCMA/PCMU/Opus pass through to "

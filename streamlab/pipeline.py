@@ -35,7 +35,7 @@ LIVE_SETTINGS = frozenset(
     {"buffering", "skipping", "analyze", "overlay", "target_fps", "frame_skip_interval",
      "analysis_frame_interval", "detection_frame_interval", "analysis_lag_budget_ms",
      "quality", "codec", "network", "stage_delay_ms", "passthrough_join",
-     "rtp_clock", "playout_delay", "start_bitrate", "audio"}
+     "rtp_clock", "playout_delay", "start_bitrate", "audio", "lip_sync"}
 )  # fmt: skip
 
 

@@ -40,6 +40,11 @@ def add_parser(subparsers: Any) -> None:
         "--audio", choices=["auto", "opus", "off"],
         help="the camera's audio: auto (default: PCMA/PCMU pass through, else Opus) | opus | off",
     )  # fmt: skip
+    parser.add_argument(
+        "--lip-sync", action=argparse.BooleanOptionalAction, default=None,
+        help="let the browser hold the video for the sound (default on; --no-lip-sync: "
+        "latency-first video, the sound lags by the browser's audio buffer)",
+    )  # fmt: skip
     parser.add_argument("--analyze", help="detectors, e.g. motion,people")
     parser.add_argument(
         "--overlay", action="store_true", default=None,
@@ -64,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     analyze = [n.strip() for n in args.analyze.split(",") if n.strip()] if args.analyze else None
     config = load_config(codec=args.codec, quality=args.quality, network=args.network,
                          analyze=analyze, playout_delay=args.playout_delay, overlay=args.overlay,
-                         audio=args.audio, start_bitrate=args.start_bitrate,
+                         audio=args.audio, lip_sync=args.lip_sync,
+                         start_bitrate=args.start_bitrate,
                          skipping=args.skipping, buffering=args.buffering, host=args.host,
                          port=args.port)  # fmt: skip
     if len(args.name) > len(args.source):

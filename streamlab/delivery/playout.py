@@ -27,6 +27,7 @@ from streamlab.errors import ConfigError
 URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
 STEP_MS = 10
 MAX_MS = 0xFFF * STEP_MS
+LIP_SYNC_MAX_MS = 1000
 BROWSER_DEFAULT_MAX_MS = 10_000  # Chromium's own maximum, sent to undo an earlier hint
 
 
@@ -57,6 +58,12 @@ class PlayoutDelay:
         if low > high:
             raise ConfigError(f"playout_delay {spec!r}: the minimum is above the maximum")
         return cls(low, high)
+
+    def allowing_sync(self) -> PlayoutDelay:
+        """The same minimum, and a maximum of at least ``LIP_SYNC_MAX_MS``: above
+        Chromium's low-latency limit (500 ms), so its A/V sync may hold the video until
+        the sound (audio buffers more than a latency-first video: 40 to 80 ms)."""
+        return PlayoutDelay(self.min_ms, max(self.max_ms, LIP_SYNC_MAX_MS))
 
     def payload(self) -> bytes:
         """The extension's three bytes."""

@@ -55,8 +55,12 @@ def network_of(delivery: StreamDelivery, viewer: Viewer) -> NetworkSpec:
 
 
 def playout_of(delivery: StreamDelivery, viewer: Viewer) -> PlayoutDelay | None:
-    """The playout-delay range ``viewer`` is to be told (None: no hint)."""
-    return PlayoutDelay.parse(viewer.playout_override or delivery.playout_spec)
+    """The playout-delay range ``viewer`` is to be told (None: no hint); with ``lip_sync``
+    a viewer that gets audio may be held up to ``LIP_SYNC_MAX_MS`` to meet the sound."""
+    delay = PlayoutDelay.parse(viewer.playout_override or delivery.playout_spec)
+    if delay is not None and delivery.lip_sync and viewer.id in delivery.audio.tracks:
+        return delay.allowing_sync()
+    return delay
 
 
 def tell_playout(delivery: StreamDelivery, viewer: Viewer) -> None:
@@ -83,8 +87,9 @@ def on_settings(delivery: StreamDelivery, event: SettingsChanged) -> None:
         delivery.overlay = bool(changes["overlay"])
     if "rtp_clock" in changes:
         delivery.clock.mode = changes["rtp_clock"]  # each path re-anchors on its next frame
-    if "playout_delay" in changes:
-        delivery.playout_spec = str(changes["playout_delay"])
+    if "playout_delay" in changes or "lip_sync" in changes:
+        delivery.playout_spec = str(changes.get("playout_delay", delivery.playout_spec))
+        delivery.lip_sync = bool(changes.get("lip_sync", delivery.lip_sync))
         for viewer in delivery.viewers.values():
             tell_playout(delivery, viewer)
     if "audio" in changes:

@@ -77,6 +77,7 @@ class StreamDelivery:
         self.clock = MediaClock(config.rtp_clock)
         self.audio = StreamAudio(config.audio, self.clock, stream)  # one clock for both tracks
         self.sender_reports = config.sender_reports
+        self.lip_sync = config.lip_sync
         self.playout_spec = config.playout_delay
         self.overlay = config.overlay
         self.messages = AnalysisMessages()

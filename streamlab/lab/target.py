@@ -24,7 +24,7 @@ LIVE_FIELDS: tuple[str, ...] = tuple(
         "buffering", "skipping", "analyze", "target_fps", "frame_skip_interval",
         "analysis_frame_interval", "detection_frame_interval", "analysis_lag_budget_ms",
         "quality", "codec", "network", "overlay", "stage_delay_ms", "playout_delay",
-        "rtp_clock", "passthrough_join", "audio",
+        "rtp_clock", "passthrough_join", "audio", "lip_sync",
     )
     if name in StreamingConfig.model_fields
 )  # fmt: skip
