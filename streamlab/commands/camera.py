@@ -21,7 +21,10 @@ def add_parser(subparsers: Any) -> None:
         "--audio", default="none", choices=["none", "pcma", "pcmu", "aac"],
         help="a microphone: a test tone as PCMA, PCMU or AAC (default none)",
     )  # fmt: skip
-    parser.add_argument("--wave", default="sine", choices=["sine", "ticks"], help="tone or clicks")
+    parser.add_argument(
+        "--wave", default="sine", choices=["sine", "ticks", "sync"],
+        help="tone, clicks, or sync: a marked frame a second and a click at its instant",
+    )
     parser.set_defaults(run=run)
 
 

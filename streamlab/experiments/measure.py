@@ -26,6 +26,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError
 
 from streamlab import framecode
+from streamlab.experiments import av_sync
 from streamlab.quality.smoothness import Shown
 from streamlab.webrtc.client import WhepClient
 
@@ -55,6 +56,8 @@ class ViewerLog:
     kbps: list[tuple[float, float]] = field(default_factory=list)
     shown: list[Shown] = field(default_factory=list)
     quality: list[Scored] = field(default_factory=list)
+    clicks: list[float] = field(default_factory=list)  # A/V sync probe (Chromium): epoch ms
+    marks: list[float] = field(default_factory=list)
 
     def window(self, start: float, end: float) -> ViewerLog:
         return ViewerLog(
@@ -64,6 +67,8 @@ class ViewerLog:
             [x for x in self.shown if start <= x.at_ms < end],
             sorted((x for x in list(self.quality) if start <= x.at_ms < end),
                    key=lambda x: x.at_ms),
+            [x for x in self.clicks if start <= x < end],
+            [x for x in self.marks if start <= x < end],
         )  # fmt: skip
 
 
@@ -213,6 +218,7 @@ class ChromiumViewers:
         for _ in range(self.count):
             context = await self._browser.new_context()
             await context.add_init_script(HOOK)
+            await context.add_init_script(av_sync.PROBE)  # idle unless the stream has audio
             page = await context.new_page()
             await page.goto(self.url)
             self._pages.append(page)
@@ -228,6 +234,9 @@ class ChromiumViewers:
             log.arrivals.extend(float(t) for t in out["frames"])
             log.latencies.extend((float(t), float(v)) for t, v in out["lat"])
             log.kbps.append((now, float(out["kbps"])))
+            sync = await page.evaluate(av_sync.DRAIN)
+            log.clicks.extend(float(t) for t in sync["clicks"])
+            log.marks.extend(float(t) for t in sync["marks"])
         if self.canvases:
             if self._grabs is None or self._grabs.done():
                 self._grabs = asyncio.create_task(self._grab())

@@ -42,6 +42,7 @@ KEY_COLUMNS = (
     ("frames_repeated", "repeated"),
     ("cpu_percent", "CPU %"), ("rss_mb", "RSS MB"), ("analysis_lag_p95_ms", "lag p95 ms"),
     ("quality_changes", "rung changes"), ("time_to_settle_s", "settle s"),
+    ("av_sync_ms", "A/V ms"),
 )  # fmt: skip
 FINE_COLUMNS = {"SSIM-Y": "{:.3f}", "scored": "{:.0%}"}  # shown with more than one decimal
 CALIBRATION_MS = 100.0

@@ -13,7 +13,7 @@ import aiohttp
 import numpy as np
 import psutil
 
-from streamlab.experiments import measure, metrics
+from streamlab.experiments import av_sync, measure, metrics
 from streamlab.experiments.processes import Child
 from streamlab.experiments.sampling import Tick, rezero, sample_seconds, server_row
 from streamlab.experiments.scenario import Scenario
@@ -91,6 +91,8 @@ async def measure_viewers(
         result.metrics["quality_skipped"] = sum(v.scorer.stats.skipped for v in aiortc if v.scorer)
     if browser is not None and browser.canvases:
         result.metrics.update(canvas_figures(browser, result.metrics, window_start, window_end))
+    if any(log.clicks or log.marks for log in windowed):
+        result.metrics.update(av_sync.figures(windowed))
     if aiortc and aiortc[0].pair is not None:
         result.metrics["video_frames"] = aiortc[0].pair.stats.written
         result.metrics["video_dropped"] = aiortc[0].pair.stats.dropped
