@@ -17,11 +17,12 @@ import pytest
 from streamlab.experiments import results
 
 SOURCE = "synthetic://?size=640x360&fps=30"
+DURATION_S = 3  # the window each latency p50 comes from: ~90 frame codes at 30 fps
 CALIBRATION = f"""
 [defaults]
 source = "{SOURCE}"
-duration_s = 5
-warmup_s = 2
+duration_s = {DURATION_S}
+warmup_s = 1
 group = "calibration"
 
 [[scenario]]
@@ -46,15 +47,17 @@ def test_bench_measures_the_calibration_delay_and_repeats_agree(tmp_path: Path) 
     for bench in (plain, delayed):
         assert not bench["extra_info"]["errors"]
         for repeat in bench["extra_info"]["repeats"]:
-            # ~150 frame codes read in 5 s at 30 fps here; generous for a slow shared runner
-            assert repeat["frames"] > 45
-            assert 12 <= repeat["fps"] <= 32 and repeat["freezes"] <= 10
+            # ~90 frame codes read in 3 s at 30 fps here; generous for a slow shared runner:
+            # 30 % of the frames sent, and at most 2 freezes a second
+            assert repeat["frames"] > 0.3 * 30 * DURATION_S
+            assert 12 <= repeat["fps"] <= 32 and repeat["freezes"] <= 2 * DURATION_S
             assert repeat["cpu_percent"] > 1 and repeat["rss_mb"] > 50
             assert "out" in repeat["stage_ms"]
     deltas, ratios = [], []
     for a, b in zip(plain["extra_info"]["repeats"], delayed["extra_info"]["repeats"], strict=True):
         deltas.append(b["latency_p50_ms"] - a["latency_p50_ms"])
         ratios.append(b["latency_p50_ms"] / a["latency_p50_ms"])
+    print(f"\ncalibration: +{deltas} ms, ratios {ratios}")
     median = sorted(deltas)[len(deltas) // 2 - 1 : len(deltas) // 2 + 1]
     assert all(85 <= d <= 115 for d in deltas), deltas  # generous per repeat
     assert abs(sum(median) / len(median) - 100) <= 8, deltas  # target: 100 ± 5
