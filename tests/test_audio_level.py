@@ -258,3 +258,49 @@ async def test_liveplot_plots_the_camera_audio_level_in_dbov(
         await served.stop()
     with pytest.raises(ValueError, match="unknown metric"):
         lab.LivePlot(served, metrics=("audio_level",))
+
+
+async def test_metrics_carry_each_streams_audio(camera_factory: Callable[..., Any]) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    camera = camera_factory(audio="pcma", size=(320, 240), fps=15)
+    server = Server(config())
+    server.add_stream(camera.url, name="cam")
+    server.add_stream("synthetic://?size=320x240&fps=10", name="quiet")
+    await server.start()
+    try:
+        viewer = await WhepClient(f"{server.url}whep/cam", audio=("audio/PCMA",)).connect()
+        await until(lambda: viewer.received.audio_frames >= 30, 20, "audio at the viewer")
+        async with aiohttp.ClientSession() as http, http.get(f"{server.url}metrics") as reply:
+            text = await reply.text()
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for family in text_string_to_metric_families(text) for s in family.samples}  # fmt: skip
+
+        def value(name: str, **labels: str) -> float | None:
+            return samples.get((name, tuple(sorted(labels.items()))))
+
+        assert (value("streamlab_audio_packets_total", stream="cam") or 0) >= 30
+        assert (value("streamlab_audio_passed_packets_total", stream="cam") or 0) >= 30
+        assert value("streamlab_audio_level_dbov", stream="cam") == pytest.approx(TONE_DBOV, abs=1.5)
+        assert value("streamlab_audio_viewers", stream="cam", codec="audio/PCMA") == 1
+        assert value("streamlab_audio_packets_total", stream="quiet") == 0
+        assert value("streamlab_audio_level_dbov", stream="quiet") is None, "no level, no gauge"
+        await viewer.close()
+    finally:
+        await server.stop()
+
+
+async def test_the_panel_lip_sync_checkbox_sets_the_stream() -> None:
+    server = Server(config())
+    stream = server.add_stream("synthetic://?size=320x240&fps=15", name="cam")
+    await server.start()
+    try:
+        panel = ControlPanel((server, "cam"))
+        control = panel.controls["lip_sync"]
+        assert control.value is True and stream.fanout.lip_sync
+        control.value = False
+        await until(lambda: not stream.fanout.lip_sync, 5, "lip_sync=false at the server")
+        assert stream.settings()["lip_sync"] is False
+        await panel.stop()
+    finally:
+        await server.stop()

@@ -2,7 +2,7 @@
 
 Every live setting has a control: strategy specs are comboboxes (pick a registered name or
 type a spec such as ``drop_oldest:6``), numbers are sliders with the config model's ranges,
-detectors are a multi-select, overlay a checkbox, network conditions and the playout delay
+detectors are a multi-select, overlay and lip sync checkboxes, network conditions and the playout delay
 comboboxes of examples, the RTP clock, the passthrough join and the camera's audio
 (``auto``/``opus``/``off``) dropdowns. Each change goes through one ``update(...)``
 (validated by the config model, applied at a frame boundary). The widgets always show the
@@ -132,6 +132,11 @@ class ControlPanel:
             value=bool(settings["overlay"]), description="burn boxes into the video",
             style=wide,
         )  # fmt: skip
+        if "lip_sync" in fields:
+            self.controls["lip_sync"] = widgets.Checkbox(
+                value=bool(settings["lip_sync"]), description="hold the video for the sound",
+                style=wide,
+            )  # fmt: skip
         choices = detector_choices()
         self.detectors = widgets.SelectMultiple(
             options=choices, value=tuple(n for n in settings["analyze"] if n in choices),

@@ -22,6 +22,7 @@ from streamlab.delivery.stream import StreamDelivery
 from streamlab.errors import ConfigError, NegotiationError, StreamlabError
 from streamlab.forward import JanusForward, make_forwards
 from streamlab.forward.metrics import ForwardCollector
+from streamlab.observe.audio_metrics import AudioCollector
 from streamlab.observe.health import Health, HealthObserver
 from streamlab.observe.metrics import CONTENT_TYPE, MetricsObserver
 from streamlab.pipeline import LIVE_SETTINGS, Pipeline
@@ -83,6 +84,7 @@ class Server:
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self.metrics.registry.register(ForwardCollector(self._forwards))
+        self.metrics.registry.register(AudioCollector(self._audios))
 
     # -- streams -----------------------------------------------------------------------
 
@@ -128,6 +130,9 @@ class Server:
             for forward in forwards:
                 forward.start()
         return forwards
+
+    def _audios(self) -> list[tuple[str, Any]]:
+        return [(n, s.fanout.audio) for n, s in self.streams.items()]
 
     def _forwards(self) -> list[tuple[str, JanusForward]]:
         return [(n, f) for n, s in self.streams.items() for f in s.fanout.forwards]
