@@ -151,3 +151,23 @@ async def test_a_viewer_who_offers_before_the_camera_first_connects_still_gets_a
         await client.close()
     finally:
         await server.stop()
+
+
+async def test_the_emulated_link_carries_the_audio_with_the_video(pcma_camera) -> None:  # type: ignore[no-untyped-def]
+    from collections import Counter
+
+    server, stream = await serve(pcma_camera, network="delay=40ms,jitter=10ms")
+    try:
+        client = await WhepClient(f"{server.url}whep/cam", audio=BOTH).connect()
+        await until(lambda: client.received.audio_frames >= 20, 20, "audio through the link")
+        viewer = next(iter(stream.fanout.viewers.values()))
+        assert viewer.link is not None
+        seen: Counter[int] = Counter()
+        before = viewer.link.stats.delivered
+        viewer.link.observer = lambda data: seen.update([data[1] & 0x7F])  # RTP payload type
+        await asyncio.sleep(1.0)
+        assert seen[8] >= 30, f"PCMA packets (type 8) on the link: {dict(seen)}"
+        assert viewer.link.stats.delivered - before >= seen[8], "and delivered by it"
+        await client.close()
+    finally:
+        await server.stop()

@@ -19,6 +19,14 @@ from streamlab.experiments.av_sync import DETECTABLE_MS, DRAIN, PROBE, pair_offs
 from streamlab.testing import served_by_cli
 from streamlab.webrtc import sender_reports
 
+AUDIO_CODEC = """async () => {
+  const report = await window.streamlab.pc.getStats();
+  let audio = null; const mimes = {};
+  report.forEach(s => { if (s.type === "inbound-rtp" && s.kind === "audio") audio = s;
+                        if (s.type === "codec") mimes[s.id] = s.mimeType; });
+  return audio ? mimes[audio.codecId] : null;
+}"""
+
 
 def test_each_click_pairs_with_its_nearest_mark_and_strays_are_left_out() -> None:
     marks = [1000.0, 2000.0, 3000.0]
@@ -189,8 +197,10 @@ def test_chromium_shows_an_aac_cameras_click_within_the_bt1359_window_of_its_fla
                 out = page.evaluate(DRAIN)
                 clicks += out["clicks"]
                 marks += out["marks"]
+            mime = page.evaluate(AUDIO_CODEC)
         finally:
             context.close()
+    assert mime == "audio/opus", "AAC reaches the browser as Opus"
     pairs = pair_offsets(clicks, marks)
     settled = [offset for _, offset in pairs[-6:]]  # Chromium's sync moves a step a second
     print(f"state {out['state']}, offsets {[o for _, o in pairs]}")
