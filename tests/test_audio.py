@@ -171,3 +171,24 @@ async def test_the_emulated_link_carries_the_audio_with_the_video(pcma_camera) -
         await client.close()
     finally:
         await server.stop()
+
+
+async def test_pcmu_passes_through_to_a_viewer_that_offered_it_and_opus_to_one_that_did_not() -> None:
+    with TestCamera(audio="pcmu", size=(320, 240), fps=15) as camera:
+        server, stream = await serve(camera)
+        try:
+            mulaw = await WhepClient(f"{server.url}whep/cam",
+                                     audio=("audio/PCMU", "audio/opus")).connect()  # fmt: skip
+            opus = await WhepClient(f"{server.url}whep/cam", audio=("audio/opus",)).connect()
+            await until(lambda: min(mulaw.received.audio_frames, opus.received.audio_frames)
+                        >= 30, 20, "audio at both viewers")  # fmt: skip
+            assert (mulaw.audio_codec, opus.audio_codec) == ("audio/PCMU", "audio/opus")
+            assert mulaw.received.audio_peak > 1000 and opus.received.audio_peak > 1000
+            audio = stream.fanout.stats()["audio"]
+            assert audio["source"]["codec"] == "pcm_mulaw"
+            assert audio["viewers"] == {"audio/PCMU": 1, "audio/opus": 1}
+            assert audio["packets_passed"] >= 30 and audio["opus_packets"] >= 30
+            for client in (mulaw, opus):
+                assert await client.close() == 200
+        finally:
+            await server.stop()
