@@ -2,8 +2,8 @@
 
 Every live setting has a control: strategy specs are comboboxes (pick a registered name or
 type a spec such as ``drop_oldest:6``), numbers are sliders with the config model's ranges,
-detectors are a multi-select, overlay and lip sync checkboxes, network conditions and the playout delay
-comboboxes of examples, the RTP clock, the passthrough join and the camera's audio
+detectors are a multi-select, overlay and lip sync checkboxes, network conditions and the
+playout delay comboboxes of examples, the RTP clock, the passthrough join and the camera's audio
 (``auto``/``opus``/``off``) dropdowns. Each change goes through one ``update(...)``
 (validated by the config model, applied at a frame boundary). The widgets always show the
 settings *as applied*: the panel listens for ``SettingsChanged`` on the pipeline's bus, so
