@@ -2,7 +2,9 @@
 
 - ``restreamer``: the usual aiortc server — ``MediaPlayer`` + ``MediaRelay``, one encoder per
   viewer — behind the same WHEP endpoint and viewer page, optionally behind the same
-  emulated link (``--network``), so the same viewers measure both.
+  emulated link (``--network``), so the same viewers measure both. Like aiortc's own
+  examples it also relays the source's audio (decoded, Opus per viewer) to a viewer whose
+  offer has audio.
 - ``ffmpeg`` / ``pyav``: decode + encode the source in real time with no delivery: the
   floor of what transcoding one stream costs (CPU, RSS, fps); no latency.
 
@@ -114,7 +116,10 @@ async def serve_restreamer(
             pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
             peers.add(pc)
             pc.addTrack(relay.subscribe(video))
-            await pc.setRemoteDescription(RTCSessionDescription(await request.text(), "offer"))
+            offer_sdp = await request.text()
+            if player.audio is not None and "m=audio" in offer_sdp:
+                pc.addTrack(relay.subscribe(player.audio))
+            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
             if attach is not None:
                 links.append(attach(pc))

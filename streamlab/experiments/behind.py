@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streamlab.experiments import av_sync
 from streamlab.experiments.bottleneck import KernelBottleneck
 from streamlab.experiments.processes import HOSTS, Child
 from streamlab.quality.smoothness import Shown, smoothness
@@ -38,6 +39,9 @@ class Watched:
     seconds: list[dict[str, Any]] = field(default_factory=list)
     smoothness: dict[str, Any] = field(default_factory=dict)
     queue: dict[str, int] = field(default_factory=dict)
+    clicks: list[float] = field(default_factory=list)  # A/V sync probe (Chromium), epoch ms
+    marks: list[float] = field(default_factory=list)
+    started_ms: float = 0.0  # when the viewer page opened (epoch ms)
 
     def window(self, start_s: float, end_s: float = 1e9) -> list[dict[str, Any]]:
         return [s for s in self.seconds if start_s < s["t"] <= end_s]
@@ -113,11 +117,15 @@ def watch_behind(
     seconds: float = 20.0,
     camera_size: str = "1280x720",
     schedule: list[tuple[float, str]] | None = None,
+    camera_options: dict[str, str] | None = None,
 ) -> Watched:
     """Run camera + ``server`` (``streamlab`` | ``restreamer``) behind ``bottleneck`` and
-    one ``viewer`` (``aiortc`` | ``chromium``) for ``seconds``; see the module docstring."""
-    camera = Child(bottleneck.command("server", [*HOSTS, "camera", "--size", camera_size]),
-                   what="test camera")  # fmt: skip
+    one ``viewer`` (``aiortc`` | ``chromium``) for ``seconds``; see the module docstring.
+    ``camera_options``: the test camera's (``{"audio": "pcma", "wave": "sync"}``: a
+    Chromium viewer then also records the A/V sync probe's clicks and marks)."""
+    camera_command = [*HOSTS, "camera", "--size", camera_size,
+                      "--options", json.dumps(camera_options or {})]  # fmt: skip
+    camera = Child(bottleneck.command("server", camera_command), what="test camera")
     with camera:
         source = camera.ready("camera:", 40.0)
         host = bottleneck.server_address
@@ -212,6 +220,8 @@ def _watch_with_chromium(bottleneck: KernelBottleneck, base_url: str, seconds: f
             )
             try:
                 page = browser.new_page()
+                page.add_init_script(av_sync.PROBE)  # idle unless the stream has audio
+                watched.started_ms = time.time() * 1000
                 page.goto(base_url)
                 page.wait_for_selector("video", timeout=20_000)
                 page.evaluate(RECORD_FRAMES)
@@ -226,6 +236,8 @@ def _watch_with_chromium(bottleneck: KernelBottleneck, base_url: str, seconds: f
                     watched.seconds.append(record)
                     shown = frames
                 watched.smoothness = _smoothness(page.evaluate("window.__arrivals"))
+                sync = page.evaluate(av_sync.DRAIN)
+                watched.clicks, watched.marks = list(sync["clicks"]), list(sync["marks"])
             finally:
                 browser.close()
     return watched
