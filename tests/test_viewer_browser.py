@@ -36,9 +36,16 @@ def serve() -> Iterator[object]:
         yield start
 
 
+PLAYS_FPS = 10  # "plays": 30 fps sent; a busy shared runner decodes ~17
+
+
 def measure(page, seconds: float = 3.0, within: float = 10.0) -> dict:  # type: ignore[no-untyped-def]
     """The best decoded fps from getStats() over any ``seconds`` window within ``within``
-    seconds (a start-up hiccup on a busy machine does not count), plus the page's figures."""
+    seconds (a start-up hiccup on a busy machine does not count), plus the page's figures.
+
+    It stops at the first window, however short, that decoded ``PLAYS_FPS * seconds``
+    frames: the count only grows, so that is a window of ``seconds`` at ``PLAYS_FPS`` or
+    more; its fps is over the time it took."""
     page.wait_for_function("window.streamlab && window.streamlab.stats.framesDecoded > 45",
                            timeout=30_000)  # fmt: skip
     samples: list[tuple[float, int]] = []
@@ -47,11 +54,13 @@ def measure(page, seconds: float = 3.0, within: float = 10.0) -> dict:  # type: 
     while time.monotonic() - started < within:
         samples.append((time.monotonic(), page.evaluate("window.streamlab.stats.framesDecoded")))
         window = [s for s in samples if samples[-1][0] - s[0] <= seconds + 0.05]
-        if samples[-1][0] - window[0][0] >= seconds - 0.05:
-            best = max(best, (samples[-1][1] - window[0][1]) / (samples[-1][0] - window[0][0]))
-            if best >= 28:
-                break
-        time.sleep(0.5)
+        elapsed, decoded = samples[-1][0] - window[0][0], samples[-1][1] - window[0][1]
+        if decoded >= PLAYS_FPS * seconds:
+            best = max(best, decoded / elapsed)
+            break
+        if elapsed >= seconds - 0.05:
+            best = max(best, decoded / elapsed)
+        time.sleep(0.1)
     state = page.evaluate("JSON.parse(JSON.stringify(window.streamlab))")
     state["decoded_fps"] = best
     return state
@@ -73,7 +82,7 @@ def test_viewer_plays_each_codec_with_overlay_and_latency(
     assert state["state"] == "connected"
     mime = {"vp8": "video/VP8", "vp9": "video/VP9", "av1": "video/AV1"}.get(codec, "video/H264")
     assert state["stats"]["codec"] == mime
-    assert state["decoded_fps"] >= 10, "plays (30 fps sent; a busy shared runner decodes ~17)"
+    assert state["decoded_fps"] >= PLAYS_FPS, "plays"
     assert state["overlayDrawn"] > 0
     assert state["latencies"], "frame codes read off the video through a canvas"
     assert 0 < state["stats"]["latencyP50"] < 2000
@@ -110,7 +119,7 @@ def test_reload_and_server_restart_do_not_freeze_the_page(chromium_page, serve) 
     page.reload()
     state = measure(page, 2.0)
     assert state["state"] == "connected"
-    assert state["decoded_fps"] >= 10
+    assert state["decoded_fps"] >= PLAYS_FPS
     page.click("#stop")
     assert page.evaluate("window.streamlab.state") == "stopped"
     page.click("#play")
