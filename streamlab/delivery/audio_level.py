@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 WINDOW_S = 0.5  # the level is over the last half second of audio
+MAX_BLOCKS = 4096  # a 0.5 s window holds 25 G.711 packets or 24 AAC frames
 STALE_S = 1.0  # no packet for this long: nothing to report (None)
 SILENCE_DBOV = -127.0
 FULL_SCALE = 32768.0
@@ -96,9 +97,10 @@ class LevelMeter:
         self.window_s = window_s
         self.stale_s = stale_s
         self.blocks = 0
-        self._squares: deque[float] = deque()  # per block: sum of squared samples,
-        self._counts: deque[int] = deque()  # how many samples,
-        self._durations: deque[float] = deque()  # how many seconds
+        # per block of the window (trimmed to window_s as blocks come; the bound is a guard)
+        self._squares: deque[float] = deque(maxlen=MAX_BLOCKS)  # sum of squared samples,
+        self._counts: deque[int] = deque(maxlen=MAX_BLOCKS)  # how many samples,
+        self._durations: deque[float] = deque(maxlen=MAX_BLOCKS)  # how many seconds
         self._seconds = 0.0
         self._lock = threading.Lock()  # between feeders only; readers take no lock
         self._published: tuple[float, float] | None = None  # (mean power, monotonic time)

@@ -101,9 +101,10 @@ class FileSource(Source):
         no picture is waiting (as the source always did); an audio packet due meanwhile
         waits at most for that one decode call, never for a picture."""
         period = 1.0 / self.stats.nominal_fps if self.stats.nominal_fps else 0.0
-        sound: deque[tuple[float, Any]] = deque()  # (media time s, packet)
-        packets: deque[Any] = deque()  # video packets not yet decoded
-        pictures: deque[tuple[float, av.VideoFrame]] = deque()  # decoded, waiting
+        # bounded by the reading rule below (at most MAX_AHEAD of one stream read ahead)
+        sound: deque[tuple[float, Any]] = deque(maxlen=MAX_AHEAD + 1)  # (media time s, packet)
+        packets: deque[Any] = deque(maxlen=MAX_AHEAD + 1)  # video packets not yet decoded
+        pictures: deque[tuple[float, av.VideoFrame]] = deque(maxlen=MAX_AHEAD)  # decoded
         last = 0.0  # media time of the last picture
         end = 0.0  # media time the file's pictures and sound end
         heard = 0.0  # media time of the last audio packet
