@@ -4,6 +4,7 @@ of one stream both play, and a quality change reaches a playing browser."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -65,8 +66,16 @@ def test_h264_only_and_vp8_only_browsers_both_play_one_stream(served: str, chrom
     assert page.evaluate(WATCH_ONE_CODEC, [whep, "video/VP8"])["status"] == 201
     page.wait_for_function("window.viewers.every((v) => v.video.videoWidth > 0)", timeout=30_000)
     first = [page.evaluate(PLAYED, i) for i in (0, 1)]
-    page.wait_for_timeout(2000)
-    second = [page.evaluate(PLAYED, i) for i in (0, 1)]
+    started = time.monotonic()
+    while True:  # 2 s, or until both decoded 16 more frames (the counts only grow)
+        waited = time.monotonic() - started >= 2.0
+        second = [page.evaluate(PLAYED, i) for i in (0, 1)]
+        decoded = [
+            after["frames"] - before["frames"] for before, after in zip(first, second, strict=True)
+        ]
+        if waited or min(decoded) >= 16:
+            break
+        page.wait_for_timeout(100)
     assert [s["codec"] for s in second] == ["video/H264", "video/VP8"]
     for before, after in zip(first, second, strict=True):
         assert after["frames"] - before["frames"] >= 16, "both keep decoding (>= 8 fps)"
