@@ -125,7 +125,7 @@ async def test_audio_off_sends_no_track_and_an_offer_without_audio_plays(pcma_ca
         await server.stop()
 
 
-@pytest.mark.parametrize("wait_s", [3.0, 0.0], ids=["waits", "no-wait"])
+@pytest.mark.parametrize("wait_s", [5.0, 0.0], ids=["waits", "no-wait"])
 async def test_a_viewer_who_offers_before_the_camera_first_connects_still_gets_audio(
     pcma_camera, wait_s: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]

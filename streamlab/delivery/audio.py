@@ -32,7 +32,7 @@ from streamlab.sources.audio import AudioFormat, AudioUnit
 from streamlab.webrtc.audio_track import AudioPacketTrack
 
 AUDIO_MODES = ("auto", "opus", "off")
-AUDIO_KNOWN_WITHIN_S = 3.0
+AUDIO_KNOWN_WITHIN_S = 5.0
 HOLD_FOR_VIDEO_S = 1.0
 OPUS = "audio/opus"
 PASSTHROUGH = {"pcm_alaw": ("audio/pcma", 8000), "pcm_mulaw": ("audio/pcmu", 8000),

@@ -4,8 +4,10 @@ The test camera's ``wave="sync"`` marks one frame a second (a white square in th
 bottom-right corner) and clicks at that frame's own timestamp (``streamlab.camera.
 sync_marks``). ``PROBE`` runs in a Chromium viewer page: once the page's ``<video>`` plays
 a stream with an audio track, a Web Audio worklet finds each click's first loud sample
-after silence, and ``requestVideoFrameCallback`` finds each mark's first frame. Both become
-epoch milliseconds of their output: the click's context time through
+after silence (a ``ScriptProcessorNode`` of 256 samples where the page is not a secure
+context, as plain http to another host is: no AudioWorklet there), and
+``requestVideoFrameCallback`` finds each mark's first frame. Both become epoch
+milliseconds of their output: the click's context time through
 ``AudioContext.getOutputTimestamp()`` (the moment it leaves the audio device), the frame's
 ``expectedDisplayTime``. ``pair_offsets`` matches each click with the nearest mark:
 audio minus video, so a positive offset is audio late. ITU-R BT.1359 puts the threshold of
@@ -40,16 +42,39 @@ PROBE = """
     }
   }
   registerProcessor("sl-onset", Onset);`;
+  function heard(ctx, at) {  // a click at context time ``at``: when it leaves the device
+    const out = ctx.getOutputTimestamp();
+    if (out.performanceTime) {
+      window.__slsync.clicks.push(epoch(out.performanceTime + (at - out.contextTime) * 1000));
+    }
+  }
+  function scriptNode(ctx) {  // no AudioWorklet outside a secure context (plain http)
+    const size = 256, node = ctx.createScriptProcessor(size, 1, 1);
+    let quiet = 0;
+    node.onaudioprocess = e => {
+      const ch = e.inputBuffer.getChannelData(0);
+      const start = e.playbackTime - size / ctx.sampleRate;  // this input's context time
+      for (let i = 0; i < ch.length; i++) {
+        if (Math.abs(ch[i]) > 0.1) {
+          if (quiet > ctx.sampleRate * 0.3) heard(ctx, start + i / ctx.sampleRate);
+          quiet = 0;
+        } else quiet++;
+      }
+    };
+    return node;
+  }
   async function listen(stream) {
     const ctx = new AudioContext();
-    await ctx.audioWorklet.addModule(URL.createObjectURL(
-      new Blob([WORKLET], {type: "application/javascript"})));
-    const node = new AudioWorkletNode(ctx, "sl-onset");
-    node.port.onmessage = e => {
-      const out = ctx.getOutputTimestamp();
-      if (!out.performanceTime) return;
-      window.__slsync.clicks.push(epoch(out.performanceTime + (e.data - out.contextTime) * 1000));
-    };
+    let node;
+    if (ctx.audioWorklet) {
+      await ctx.audioWorklet.addModule(URL.createObjectURL(
+        new Blob([WORKLET], {type: "application/javascript"})));
+      node = new AudioWorkletNode(ctx, "sl-onset");
+      node.port.onmessage = e => heard(ctx, e.data);
+    } else {
+      node = scriptNode(ctx);
+      window.__slsync.node = "script-processor";
+    }
     const source = ctx.createMediaStreamSource(new MediaStream(stream.getAudioTracks()));
     source.connect(node);
     node.connect(ctx.destination);
