@@ -71,7 +71,9 @@ async def test_reconnects_after_the_server_is_killed_and_restarted(camera: TestC
 
 async def test_camera_down_at_first_connect_then_up() -> None:
     camera = TestCamera()
-    source = RtspSource(camera.url, config=config())
+    # the refused connects of the first second open the circuit (8 failures): it stays open
+    # 1 s here, not the default 10 s, before the connect that finds the camera up
+    source = RtspSource(camera.url, config=config(circuit_open_s=1.0))
     subscription = source.subscribe("latest")
     source.start()
     await asyncio.sleep(1.0)
