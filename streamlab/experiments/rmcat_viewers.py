@@ -56,23 +56,14 @@ class FlowClient(WhepClient):
             dtls._handle_rtp_data = counted  # type: ignore[method-assign]
         return self
 
-    async def _read(self, read_codes: bool) -> None:
-        await self._track_ready.wait()
-        received = self.received
-        while True:
-            try:
-                frame = await self._track.recv()
-            except Exception:  # MediaStreamError: the track ended
-                return
+    def _on_frame(self, frame: Any, read_codes: bool) -> None:
+        """Counted as any WHEP client's, then its one-way delay from the frame code (read
+        from the Y plane only)."""
+        super()._on_frame(frame, False)
+        code = _code_of(frame)
+        if code is not None and len(self.owd) < 100_000:
             now = time.time()
-            received.frames += 1
-            self._progress.set()
-            if len(received.arrivals) < 100_000:
-                received.arrivals.append(now)
-                received.frame_sizes.append((frame.width, frame.height))
-            code = _code_of(frame)
-            if code is not None and len(self.owd) < 100_000:
-                self.owd.append((now, now * 1000.0 - code.captured_ms))
+            self.owd.append((now, now * 1000.0 - code.captured_ms))
 
 
 def _code_of(frame: Any) -> framecode.FrameCode | None:

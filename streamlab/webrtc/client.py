@@ -208,24 +208,29 @@ class WhepClient:
 
     async def _read(self, read_codes: bool) -> None:
         await self._track_ready.wait()
-        received = self.received
         while True:
             try:
                 frame = await self._track.recv()
             except MediaStreamError:
                 return
-            received.frames += 1
-            self._progress.set()
-            received.sizes.add((frame.width, frame.height))
-            if len(received.arrivals) < 100_000:
-                received.arrivals.append(time.time())
-                received.frame_sizes.append((frame.width, frame.height))
-            if read_codes:
-                code = framecode.try_read(frame.to_ndarray(format="bgr24"))
-                if code is not None:
-                    received.codes += 1
-                    received.seqs.append(code.seq)
-                    received.latencies_ms.append(now_ms() - code.captured_ms)
+            self._on_frame(frame, read_codes)
+
+    def _on_frame(self, frame: Any, read_codes: bool) -> None:
+        """Count one decoded frame (its arrival and size, the first 100,000 kept); with
+        ``read_codes`` read its frame code too."""
+        received = self.received
+        received.frames += 1
+        self._progress.set()
+        received.sizes.add((frame.width, frame.height))
+        if len(received.arrivals) < 100_000:
+            received.arrivals.append(time.time())
+            received.frame_sizes.append((frame.width, frame.height))
+        if read_codes:
+            code = framecode.try_read(frame.to_ndarray(format="bgr24"))
+            if code is not None:
+                received.codes += 1
+                received.seqs.append(code.seq)
+                received.latencies_ms.append(now_ms() - code.captured_ms)
 
     async def _read_audio(self, track: Any) -> None:
         received = self.received
