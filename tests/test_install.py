@@ -8,15 +8,12 @@ it without extras into a new venv, then runs ``streamlab --help``, ``streamlab p
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 from pathlib import Path
 
 import aiohttp
@@ -29,12 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(240)
 
 
-def build_venv(work: Path, *, background: bool = False) -> Path:
-    """A fresh venv in ``work`` with the streamlab wheel and its base dependencies only.
-
-    ``background``: pip runs at the lowest CPU priority (nice 19) on what the tests running
-    meanwhile leave idle, with no time limit of its own (the test that waits for it has one).
-    """
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the streamlab wheel and its base dependencies only."""
+    work = tmp_path_factory.mktemp("install")
     source = work / "src"
     source.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -42,73 +37,18 @@ def build_venv(work: Path, *, background: bool = False) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     wheels = work / "wheels"
-    nice = ["nice", "-n", "19"] if background and shutil.which("nice") else []
-    pip = [*nice, sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    built = _run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(source)],
-                 None if background else 120)  # fmt: skip
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    built = subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(source)],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert built.returncode == 0, built.stderr
     wheel = next(wheels.glob("streamlab-*.whl"))
     env_dir = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True)
     python = env_dir / "bin" / "python"
-    installed = _run([*pip, "--python", str(python), "install", str(wheel)],
-                     None if background else 180)  # fmt: skip
+    installed = subprocess.run([*pip, "--python", str(python), "install", str(wheel)],
+                               capture_output=True, text=True, timeout=180)  # fmt: skip
     assert installed.returncode == 0, installed.stderr[-2000:]
     return env_dir
-
-
-_running: list[subprocess.Popen[str]] = []  # the background build's pip, ended with the run
-
-
-def _run(command: list[str], timeout: float | None) -> subprocess.CompletedProcess[str]:
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True) as process:  # fmt: skip
-        _running.append(process)
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        finally:
-            _running.remove(process)
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-
-
-_early: concurrent.futures.Future[Path] | None = None
-
-
-def prepare_in_background(config: pytest.Config) -> None:
-    """Called by conftest.py once the run knows that this module is selected: the same
-    build as the fixture's, started at once in a thread (nice 19), so that it runs while
-    the tests before this module wait on cameras, streams and clocks."""
-    global _early
-    if _early is not None:
-        return
-    work = Path(tempfile.mkdtemp(prefix="streamlab-install-"))
-    future: concurrent.futures.Future[Path] = concurrent.futures.Future()
-
-    def build() -> None:
-        try:
-            future.set_result(build_venv(work, background=True))
-        except BaseException as error:  # raised again by the fixture, in the test that waits
-            future.set_exception(error)
-
-    def cleanup() -> None:
-        for process in list(_running):
-            process.kill()
-        shutil.rmtree(work, ignore_errors=True)
-
-    config.add_cleanup(cleanup)
-    _early = future
-    threading.Thread(target=build, name="install-venv", daemon=True).start()
-
-
-@pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the streamlab wheel and its base dependencies only."""
-    if _early is not None:
-        return _early.result()
-    return build_venv(tmp_path_factory.mktemp("install"))
 
 
 def run(venv: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
