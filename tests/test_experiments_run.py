@@ -77,15 +77,16 @@ def test_a_dask_sweep_runs_one_scenario_per_worker_at_a_time() -> None:
     pytest.importorskip("distributed")
     from streamlab.experiments.sweep import sweep
 
+    seconds = 1.5
     frame = sweep(
-        {"source": "synthetic://?size=320x240&fps=15", "duration_s": 2.5, "warmup_s": 0.5,
+        {"source": "synthetic://?size=320x240&fps=15", "duration_s": seconds, "warmup_s": 0.5,
          "codec": ["vp8", "h264"], "viewers": [1, 2]},
         dask="local:2", progress=False,
     )  # fmt: skip
     assert len(frame) == 4 and not frame["error"].astype(bool).any(), frame["error"].tolist()
     assert sorted(zip(frame["codec"], frame["viewers"], strict=True)) == [
         ("h264", 1), ("h264", 2), ("vp8", 1), ("vp8", 2)]  # fmt: skip
-    assert (frame["fps"] > 10).all() and (frame["frames"] > 15).all()
+    assert (frame["fps"] > 10).all() and (frame["frames"] > 6 * seconds).all()
     runs = frame.attrs["runs"]
     workers = {r.runner_pid for r in runs}
     assert len(workers) == 2 and 0 not in workers
