@@ -45,7 +45,7 @@ def test_the_inverse_of_the_browsers_matrix_gives_the_planes_back() -> None:
 def test_a_chromium_scenario_gets_quality_figures_from_canvas_samples() -> None:
     scenario = Scenario.from_table({
         "name": "chromium-quality", "source": "synthetic://?size=640x360&fps=30",
-        "viewer": "chromium", "warmup_s": 1, "duration_s": 4,
+        "viewer": "chromium", "warmup_s": 1, "duration_s": 3,
     })  # fmt: skip
     run = run_one(scenario)
     assert not run.error, run.error

@@ -43,7 +43,7 @@ def psnr_y(received: np.ndarray, reference: np.ndarray) -> float:
 def test_the_saved_pair_scores_as_the_json_says(tmp_path: Path) -> None:
     scenario = Scenario.from_table({
         "name": "saved-pair", "source": "synthetic://?size=640x360&fps=30",
-        "quality": "fixed:480x270", "warmup_s": 1, "duration_s": 3, "save_video": True,
+        "quality": "fixed:480x270", "warmup_s": 1, "duration_s": 2, "save_video": True,
     })  # fmt: skip
     run = run_one(scenario)
     assert not run.error, run.error
@@ -116,7 +116,7 @@ def test_the_restreamer_and_passthrough_are_scored_against_a_tap_of_the_camera(
     """Neither decodes what the viewer gets from streamlab's pipeline, so a reference tap (the
     camera decoded by a process of its own, keyed by the camera's frame codes) scores them."""
     scenario = Scenario.from_table({"name": "tapped", "source": "camera:320x240@15",
-                                    "warmup_s": 1, "duration_s": 3, **tapped})  # fmt: skip
+                                    "warmup_s": 1, "duration_s": 2, **tapped})  # fmt: skip
     run = run_one(scenario)
     assert not run.error, run.error
     assert run.metrics.get("quality_frames", 0) >= 15, run.metrics
