@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -196,9 +197,11 @@ def test_pytest_benchmark_compare_reads_our_json(two_runs: tuple[Path, Path]) ->
     tool = Path(sys.executable).with_name("pytest-benchmark")
     if not tool.exists():
         pytest.skip("pytest-benchmark's command line is not installed")
+    # its Config would import every installed pytest plugin (nbval's nbformat alone ~1.5 s)
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     done = subprocess.run(
         [str(tool), "compare", str(a), str(b)],
-        capture_output=True, text=True, timeout=60, cwd=a.parent,
+        capture_output=True, text=True, timeout=60, cwd=a.parent, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "codec2" in done.stdout and "Failed to load" not in done.stderr
