@@ -17,7 +17,7 @@ from streamlab.testing import until
 from streamlab.webrtc.client import WhepClient
 from streamlab.webrtc.server import Server
 
-GOP = 240  # a keyframe every 8 s at 30 fps
+GOP = 180  # a keyframe every 6 s at 30 fps: a viewer joining 2 s in has 4 s to show pictures
 
 
 def unit(pts: int, size: int = 100) -> av.Packet:
@@ -73,7 +73,7 @@ async def test_decoding_resumes_mid_group_from_the_held_packets(
     pipeline = sl.Pipeline(camera.url)
     pipeline.add_sink(units)
     async with pipeline:
-        await until(lambda: units.frames >= 45, 20, "frames")  # 1.5 s into the 8 s group
+        await until(lambda: units.frames >= 45, 20, "frames")  # 1.5 s into the 6 s group
         assert not pipeline.source.decode
         tap = pipeline.tap(maxsize=30)
         first = await asyncio.wait_for(tap.get(), 5)
