@@ -124,7 +124,12 @@ def watch(page: Any, sender: Sender) -> tuple[dict[str, Any], dict[str, Any]]:
     page.wait_for_timeout(200)
     while sender.track is not None and sender.track.sent < FRAMES:
         page.wait_for_timeout(200)
-    page.wait_for_timeout(1000)  # the last frames' packets arrive and decode
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    # the last frames' packets arrive and decode: until every frame has, or 1 s
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(f"window.latest && window.latest.framesDecoded >= {FRAMES}",
+                               timeout=1000)  # fmt: skip
     return early, page.evaluate("stats()")
 
 
