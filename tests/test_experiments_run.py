@@ -22,7 +22,7 @@ CALIBRATION = f"""
 [defaults]
 source = "{SOURCE}"
 duration_s = {DURATION_S}
-warmup_s = 1
+warmup_s = 0.5
 group = "calibration"
 
 [[scenario]]
