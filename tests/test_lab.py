@@ -28,7 +28,12 @@ async def test_panel_changes_reach_the_running_pipeline() -> None:
         assert panel.controls["rtp_clock"].options == ("arrival", "camera")
         panel.controls["rtp_clock"].value = "camera"
         panel.controls["playout_delay"].value = "0-1000"
-        await asyncio.sleep(0.5)
+        await until(lambda: (pipeline.config.skipping, pipeline.config.buffering,
+                             pipeline.config.analyze, pipeline.config.overlay,
+                             pipeline.config.rtp_clock, pipeline.config.playout_delay)
+                    == ("every_nth:4", "drop_oldest:2", ["motion", "faces"], True, "camera",
+                        "0-1000") and "applied" in panel.status.value,
+                    0.5, "the panel's changes applied")  # fmt: skip
         await panel.stop()
         assert pipeline.config.skipping == "every_nth:4"
         assert pipeline.config.buffering == "drop_oldest:2"
@@ -46,10 +51,10 @@ async def test_a_rejected_value_snaps_back_and_shows_its_error() -> None:
     async with pipeline:
         panel = ControlPanel(pipeline)
         panel.controls["target_fps"].value = 25
-        await asyncio.sleep(0.3)
-        assert pipeline.config.target_fps == 25
+        await until(lambda: pipeline.config.target_fps == 25, 0.3, "target_fps applied")
         panel.controls["skipping"].value = "every_nth:0"  # typed by the user: invalid
-        await asyncio.sleep(0.3)
+        await until(lambda: panel.controls["skipping"].value == "none" and len(panel.errors) == 1,
+                    0.3, "the box snapped back with its error")  # fmt: skip
         assert pipeline.config.skipping == "none"
         assert panel.controls["skipping"].value == "none", "the box snaps back to the applied"
         assert not await panel.apply(target_fps=99)
@@ -65,12 +70,13 @@ async def test_panel_follows_changes_made_elsewhere_and_shows_stopped() -> None:
     await pipeline.start()
     panel = ControlPanel(pipeline, stats_every_s=0.1)
     await pipeline.update(skipping="every_nth:3", buffering="block:4")  # from code, not the panel
-    await asyncio.sleep(0.2)
-    assert panel.controls["skipping"].value == "every_nth:3"
-    assert panel.controls["buffering"].value == "block:4"
+    await until(lambda: (panel.controls["skipping"].value, panel.controls["buffering"].value)
+                == ("every_nth:3", "block:4"), 0.2, "the panel follows")  # fmt: skip
     assert "running" in panel.state_view.value
     await pipeline.stop()
-    await asyncio.sleep(0.3)
+    await until(lambda: "stopped" in panel.state_view.value
+                and all(control.disabled for control in panel.controls.values()),
+                0.3, "the panel shows stopped")  # fmt: skip
     assert "stopped" in panel.state_view.value
     assert all(control.disabled for control in panel.controls.values())
     await panel.stop()
@@ -132,8 +138,7 @@ async def test_preview_shows_stopped_when_the_pipeline_stops() -> None:
     await pipeline.start()
     preview = Preview(pipeline)
     Browser(preview, ack=True)
-    await asyncio.sleep(0.4)
-    assert preview.state == "streaming"
+    await until(lambda: preview.state == "streaming", 0.4, "the preview streams")
     sent = preview.sent
     await pipeline.stop()
     await asyncio.sleep(0.6)

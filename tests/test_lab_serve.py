@@ -12,7 +12,7 @@ import pytest
 import streamlab as sl
 import streamlab.lab as lab
 from streamlab.lab.serve import LoopBlockedWarning, running_servers
-from streamlab.testing import source_threads
+from streamlab.testing import source_threads, until
 
 SOURCE = "synthetic://?size=640x480&fps=30&objects=2"
 
@@ -113,8 +113,7 @@ async def test_players_show_a_stopped_pipeline() -> None:
     await asyncio.sleep(0.6)
     assert player.stopped == ""
     await served.pipeline.stop()
-    await asyncio.sleep(0.8)
-    assert player.stopped == "pipeline stopped"
+    await until(lambda: player.stopped == "pipeline stopped", 0.8, "the Player shows it")
     await served.stop()
 
 
